@@ -1,0 +1,388 @@
+// CPU batch norm: statistics, normalisation and the fused backward.
+//
+// Two memory layouts are handled without copies:
+//  - planar (NCHW / NCL contiguous, spatial size S > 1): each channel is N runs
+//    of S contiguous values. Work is split by channel, and a channel's
+//    statistics and its normalisation (or its gradient sums and dx) are done
+//    back to back so the second pass finds the channel still in cache.
+//  - rows ((N, C), channels-last NHWC, or S == 1): x is M = N*S rows of C
+//    contiguous values. Work is split by rows with per-thread per-channel
+//    partials that are merged afterwards; inner loops run along channels.
+#include "cpu/batch_norm.h"
+
+#include "cpu/welford.h"
+
+#include <ATen/ATen.h>
+#include <ATen/Dispatch.h>
+#include <ATen/Parallel.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace zoo::cpu {
+namespace {
+
+struct ChannelLayout {
+  bool rows;  // channels innermost: (M, C) with M = N * S
+  int64_t N, C, S;
+  int64_t M() const { return N * S; }
+  int64_t count() const { return N * S; }  // values per channel
+};
+
+ChannelLayout describe(const at::Tensor& x) {
+  TORCH_CHECK_VALUE(x.dim() >= 2 && x.dim() <= 4,
+                    "zoo batch_norm: expected a 2-D, 3-D or 4-D input, got ", x.dim(), "-D");
+  const int64_t N = x.size(0), C = x.size(1);
+  TORCH_CHECK_VALUE(N > 0 && C > 0 && x.numel() > 0,
+                    "zoo batch_norm: empty input of shape ", x.sizes());
+  const int64_t S = x.numel() / (N * C);
+  const bool contiguous = x.is_contiguous();
+  const bool channels_last = x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+  TORCH_CHECK_VALUE(contiguous || channels_last,
+                    "zoo batch_norm: x must be contiguous or channels-last, got strides ", x.strides());
+  return {S == 1 || !contiguous, N, C, S};
+}
+
+void check_dtype(const at::Tensor& t, const at::Tensor& x, const char* name) {
+  TORCH_CHECK_TYPE(t.scalar_type() == x.scalar_type(), "zoo batch_norm: ", name, " has dtype ",
+                   t.scalar_type(), " but x has dtype ", x.scalar_type());
+}
+
+void check_channel_vector(const at::Tensor& t, const at::Tensor& x, const char* name) {
+  TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == x.size(1), "zoo batch_norm: ", name,
+                    " must have shape (", x.size(1), "), got ", t.sizes());
+  check_dtype(t, x, name);
+  TORCH_CHECK_VALUE(t.device() == x.device(), "zoo batch_norm: ", name, " is on ", t.device(),
+                    " but x is on ", x.device());
+}
+
+void check_input(const at::Tensor& x) {
+  TORCH_CHECK_VALUE(x.device().is_cpu(), "zoo batch_norm (CPU kernel): x is on ", x.device());
+  TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+                   "zoo batch_norm: expected float32 or float64, got ", x.scalar_type());
+}
+
+// Contiguous copy of an optional per-channel vector, or an undefined tensor.
+at::Tensor channel_param(const std::optional<at::Tensor>& t, const at::Tensor& x, const char* name) {
+  if (!t.has_value() || !t->defined()) return at::Tensor();
+  check_channel_vector(*t, x, name);
+  return t->contiguous();
+}
+
+template <typename T>
+const T* data_or_null(const at::Tensor& t) {
+  return t.defined() ? t.const_data_ptr<T>() : nullptr;
+}
+
+// y = x * scale[c] + shift[c] over one run of n values of a single channel.
+template <typename scalar_t>
+inline void affine_run(const scalar_t* x, scalar_t* y, int64_t n, scalar_t scale, scalar_t shift) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
+}
+
+// y[r, c] = x[r, c] * scale[c] + shift[c] for rows [begin, end).
+template <typename scalar_t>
+inline void affine_rows(const scalar_t* x, scalar_t* y, int64_t begin, int64_t end, int64_t C,
+                        const scalar_t* scale, const scalar_t* shift) {
+  for (int64_t r = begin; r < end; ++r) {
+    const scalar_t* xr = x + r * C;
+    scalar_t* yr = y + r * C;
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) yr[c] = xr[c] * scale[c] + shift[c];
+  }
+}
+
+// Elements per parallel task in element-wise loops: big enough to amortise
+// scheduling, small enough to split the zoo's tensors over a few threads.
+constexpr int64_t kGrainElements = 32768;
+
+template <typename scalar_t>
+void apply_channel_affine(const scalar_t* x, scalar_t* y, const ChannelLayout& L,
+                          const scalar_t* scale, const scalar_t* shift) {
+  if (L.rows) {
+    const int64_t grain = std::max<int64_t>(1, kGrainElements / L.C);
+    at::parallel_for(0, L.M(), grain, [&](int64_t begin, int64_t end) {
+      affine_rows(x, y, begin, end, L.C, scale, shift);
+    });
+  } else {
+    const int64_t grain = std::max<int64_t>(1, kGrainElements / L.S);
+    at::parallel_for(0, L.N * L.C, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t plane = begin; plane < end; ++plane) {
+        const int64_t c = plane % L.C;
+        affine_run(x + plane * L.S, y + plane * L.S, L.S, scale[c], shift[c]);
+      }
+    });
+  }
+}
+
+// Per-channel statistics of a (M, C) row layout.
+template <typename scalar_t>
+std::vector<Welford> row_statistics(const scalar_t* x, int64_t M, int64_t C) {
+  // Rows per block: the block is read twice, so keep it within L1/L2.
+  const int64_t block_rows = std::max<int64_t>(16, 4096 / C);
+  std::vector<std::vector<Welford>> partial(at::get_num_threads(), std::vector<Welford>(C));
+  at::parallel_for(0, M, block_rows, [&](int64_t begin, int64_t end) {
+    std::vector<Welford>& acc = partial[at::get_thread_num()];
+    std::vector<scalar_t> sum(C), m2(C);
+    for (int64_t r0 = begin; r0 < end; r0 += block_rows) {
+      const int64_t r1 = std::min(end, r0 + block_rows);
+      std::fill(sum.begin(), sum.end(), scalar_t(0));
+      std::fill(m2.begin(), m2.end(), scalar_t(0));
+      for (int64_t r = r0; r < r1; ++r) {
+        const scalar_t* xr = x + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) sum[c] += xr[c];
+      }
+      const scalar_t inv_len = scalar_t(1) / static_cast<scalar_t>(r1 - r0);
+      for (int64_t c = 0; c < C; ++c) sum[c] *= inv_len;  // now the block mean
+      for (int64_t r = r0; r < r1; ++r) {
+        const scalar_t* xr = x + r * C;
+#pragma omp simd
+        for (int64_t c = 0; c < C; ++c) {
+          const scalar_t d = xr[c] - sum[c];
+          m2[c] += d * d;
+        }
+      }
+      for (int64_t c = 0; c < C; ++c) acc[c].merge(r1 - r0, sum[c], m2[c]);
+    }
+  });
+  std::vector<Welford> total(C);
+  for (const auto& p : partial)
+    for (int64_t c = 0; c < C; ++c) total[c].merge(p[c]);
+  return total;
+}
+
+struct ChannelStats {
+  double mean, invstd, var_unbiased;
+};
+
+ChannelStats finish(const Welford& w, double eps) {
+  const double var = w.m2 / static_cast<double>(w.count);
+  return {w.mean, 1.0 / std::sqrt(var + eps), w.m2 / static_cast<double>(w.count - 1)};
+}
+
+template <typename scalar_t>
+void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bias,
+                   const ChannelLayout& L, double eps, scalar_t* y, scalar_t* mean_out,
+                   scalar_t* invstd_out, scalar_t* var_out) {
+  // Stores channel c's statistics and returns its (scale, shift).
+  auto store = [&](int64_t c, const Welford& w) {
+    const ChannelStats s = finish(w, eps);
+    mean_out[c] = static_cast<scalar_t>(s.mean);
+    invstd_out[c] = static_cast<scalar_t>(s.invstd);
+    var_out[c] = static_cast<scalar_t>(s.var_unbiased);
+    const double scale = s.invstd * (weight ? static_cast<double>(weight[c]) : 1.0);
+    const double shift = (bias ? static_cast<double>(bias[c]) : 0.0) - s.mean * scale;
+    return std::pair<scalar_t, scalar_t>(static_cast<scalar_t>(scale), static_cast<scalar_t>(shift));
+  };
+
+  if (L.rows) {
+    const std::vector<Welford> stats = row_statistics(x, L.M(), L.C);
+    std::vector<scalar_t> scale(L.C), shift(L.C);
+    for (int64_t c = 0; c < L.C; ++c) std::tie(scale[c], shift[c]) = store(c, stats[c]);
+    apply_channel_affine(x, y, L, scale.data(), shift.data());
+    return;
+  }
+  at::parallel_for(0, L.C, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      Welford w;
+      for (int64_t n = 0; n < L.N; ++n) welford_add_contiguous(w, x + (n * L.C + c) * L.S, L.S);
+      const auto [scale, shift] = store(c, w);
+      for (int64_t n = 0; n < L.N; ++n) {
+        const int64_t offset = (n * L.C + c) * L.S;
+        affine_run(x + offset, y + offset, L.S, scale, shift);
+      }
+    }
+  });
+}
+
+// sum(dy) and sum(dy * (x - mean)) over one run of n values of one channel.
+template <typename scalar_t>
+inline void grad_sums_run(const scalar_t* dy, const scalar_t* x, int64_t n, scalar_t mean,
+                          double& sum_dy, double& sum_dy_xmu) {
+  constexpr int64_t kChunk = 2048;  // short float partial sums, merged in double
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t end = std::min(n, start + kChunk);
+    scalar_t s = 0, sp = 0;
+#pragma omp simd reduction(+ : s, sp)
+    for (int64_t i = start; i < end; ++i) {
+      s += dy[i];
+      sp += dy[i] * (x[i] - mean);
+    }
+    sum_dy += s;
+    sum_dy_xmu += sp;
+  }
+}
+
+// dx = k_dy * dy + k_xmu * (x - mean) + k_const over one run of one channel.
+template <typename scalar_t>
+inline void grad_input_run(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t n,
+                           scalar_t mean, scalar_t k_dy, scalar_t k_xmu, scalar_t k_const) {
+#pragma omp simd
+  for (int64_t i = 0; i < n; ++i) dx[i] = k_dy * dy[i] + k_xmu * (x[i] - mean) + k_const;
+}
+
+struct GradCoefficients {
+  double k_dy, k_xmu, k_const;
+};
+
+// Training: dx = w*invstd * (dy - mean(dy) - (x-mean) * invstd^2 * mean(dy*(x-mean))).
+// Eval: the statistics are constants, so dx = w*invstd * dy.
+GradCoefficients grad_coefficients(double sum_dy, double sum_dy_xmu, double invstd, double w,
+                                   int64_t count, bool train) {
+  const double k = w * invstd;
+  if (!train) return {k, 0.0, 0.0};
+  const double inv_count = 1.0 / static_cast<double>(count);
+  return {k, -k * sum_dy_xmu * inv_count * invstd * invstd, -k * sum_dy * inv_count};
+}
+
+template <typename scalar_t>
+void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight,
+              const scalar_t* mean, const scalar_t* invstd, const ChannelLayout& L, bool train,
+              scalar_t* dx, scalar_t* dweight, scalar_t* dbias) {
+  auto finish_channel = [&](int64_t c, double sum_dy, double sum_dy_xmu) {
+    dweight[c] = static_cast<scalar_t>(sum_dy_xmu * static_cast<double>(invstd[c]));
+    dbias[c] = static_cast<scalar_t>(sum_dy);
+    return grad_coefficients(sum_dy, sum_dy_xmu, invstd[c], weight ? static_cast<double>(weight[c]) : 1.0,
+                             L.count(), train);
+  };
+
+  if (!L.rows) {
+    at::parallel_for(0, L.C, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        double sum_dy = 0, sum_dy_xmu = 0;
+        for (int64_t n = 0; n < L.N; ++n) {
+          const int64_t offset = (n * L.C + c) * L.S;
+          grad_sums_run(dy + offset, x + offset, L.S, mean[c], sum_dy, sum_dy_xmu);
+        }
+        const GradCoefficients k = finish_channel(c, sum_dy, sum_dy_xmu);
+        for (int64_t n = 0; n < L.N; ++n) {
+          const int64_t offset = (n * L.C + c) * L.S;
+          grad_input_run(dy + offset, x + offset, dx + offset, L.S, mean[c], static_cast<scalar_t>(k.k_dy),
+                         static_cast<scalar_t>(k.k_xmu), static_cast<scalar_t>(k.k_const));
+        }
+      }
+    });
+    return;
+  }
+
+  const int64_t C = L.C, M = L.M();
+  const int64_t grain = std::max<int64_t>(1, kGrainElements / C);
+  std::vector<std::vector<double>> partial(at::get_num_threads(), std::vector<double>(2 * C, 0.0));
+  at::parallel_for(0, M, grain, [&](int64_t begin, int64_t end) {
+    double* sum_dy = partial[at::get_thread_num()].data();
+    double* sum_dy_xmu = sum_dy + C;
+    for (int64_t r = begin; r < end; ++r) {
+      const scalar_t* dyr = dy + r * C;
+      const scalar_t* xr = x + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) {
+        sum_dy[c] += dyr[c];
+        sum_dy_xmu[c] += static_cast<double>(dyr[c] * (xr[c] - mean[c]));
+      }
+    }
+  });
+  std::vector<scalar_t> k_dy(C), k_xmu(C), k_const(C);
+  for (int64_t c = 0; c < C; ++c) {
+    double sum_dy = 0, sum_dy_xmu = 0;
+    for (const auto& p : partial) {
+      sum_dy += p[c];
+      sum_dy_xmu += p[C + c];
+    }
+    const GradCoefficients k = finish_channel(c, sum_dy, sum_dy_xmu);
+    k_dy[c] = static_cast<scalar_t>(k.k_dy);
+    k_xmu[c] = static_cast<scalar_t>(k.k_xmu);
+    k_const[c] = static_cast<scalar_t>(k.k_const);
+  }
+  at::parallel_for(0, M, grain, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const scalar_t* dyr = dy + r * C;
+      const scalar_t* xr = x + r * C;
+      scalar_t* dxr = dx + r * C;
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) dxr[c] = k_dy[c] * dyr[c] + k_xmu[c] * (xr[c] - mean[c]) + k_const[c];
+    }
+  });
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
+    const at::Tensor& x, const std::optional<at::Tensor>& weight,
+    const std::optional<at::Tensor>& bias, double eps) {
+  check_input(x);
+  const ChannelLayout L = describe(x);
+  TORCH_CHECK_VALUE(L.count() > 1, "zoo batch_norm: expected more than 1 value per channel when training, got input size ",
+                    x.sizes());
+  TORCH_CHECK_VALUE(eps >= 0, "zoo batch_norm: eps must be non-negative, got ", eps);
+  const at::Tensor w = channel_param(weight, x, "weight");
+  const at::Tensor b = channel_param(bias, x, "bias");
+  at::Tensor y = at::empty_like(x);
+  at::Tensor mean = at::empty({L.C}, x.options());
+  at::Tensor invstd = at::empty({L.C}, x.options());
+  at::Tensor var = at::empty({L.C}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_train", [&] {
+    train_forward<scalar_t>(x.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(w), data_or_null<scalar_t>(b), L,
+                            eps, y.mutable_data_ptr<scalar_t>(), mean.mutable_data_ptr<scalar_t>(),
+                            invstd.mutable_data_ptr<scalar_t>(), var.mutable_data_ptr<scalar_t>());
+  });
+  return {y, mean, invstd, var};
+}
+
+at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
+                           const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
+                           const at::Tensor& running_var, double eps) {
+  check_input(x);
+  const ChannelLayout L = describe(x);
+  TORCH_CHECK_VALUE(eps >= 0, "zoo batch_norm: eps must be non-negative, got ", eps);
+  check_channel_vector(running_mean, x, "running_mean");
+  check_channel_vector(running_var, x, "running_var");
+  const at::Tensor w = channel_param(weight, x, "weight");
+  const at::Tensor b = channel_param(bias, x, "bias");
+  at::Tensor y = at::empty_like(x);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_eval", [&] {
+    const at::Tensor rm = running_mean.contiguous(), rv = running_var.contiguous();
+    const scalar_t* mean = rm.const_data_ptr<scalar_t>();
+    const scalar_t* var = rv.const_data_ptr<scalar_t>();
+    const scalar_t* wp = data_or_null<scalar_t>(w);
+    const scalar_t* bp = data_or_null<scalar_t>(b);
+    std::vector<scalar_t> scale(L.C), shift(L.C);
+    for (int64_t c = 0; c < L.C; ++c) {
+      const double s = (wp ? static_cast<double>(wp[c]) : 1.0) / std::sqrt(static_cast<double>(var[c]) + eps);
+      scale[c] = static_cast<scalar_t>(s);
+      shift[c] = static_cast<scalar_t>((bp ? static_cast<double>(bp[c]) : 0.0) - static_cast<double>(mean[c]) * s);
+    }
+    apply_channel_affine(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), L, scale.data(), shift.data());
+  });
+  return y;
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
+    const at::Tensor& grad_y, const at::Tensor& x, const std::optional<at::Tensor>& weight,
+    const at::Tensor& mean, const at::Tensor& invstd, bool train) {
+  check_input(x);
+  const ChannelLayout L = describe(x);
+  TORCH_CHECK_VALUE(grad_y.sizes() == x.sizes(), "zoo batch_norm: grad_y has shape ", grad_y.sizes(),
+                    " but x has shape ", x.sizes());
+  check_dtype(grad_y, x, "grad_y");
+  check_channel_vector(mean, x, "mean");
+  check_channel_vector(invstd, x, "invstd");
+  const at::Tensor w = channel_param(weight, x, "weight");
+  // grad_y must share x's layout so one index walks both.
+  const at::Tensor dy = grad_y.contiguous(x.suggest_memory_format());
+  at::Tensor dx = at::empty_like(x);
+  at::Tensor dweight = at::empty({L.C}, x.options());
+  at::Tensor dbias = at::empty({L.C}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_backward", [&] {
+    const at::Tensor m = mean.contiguous(), s = invstd.contiguous();
+    backward<scalar_t>(dy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(w),
+                       m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(), L, train,
+                       dx.mutable_data_ptr<scalar_t>(), dweight.mutable_data_ptr<scalar_t>(),
+                       dbias.mutable_data_ptr<scalar_t>());
+  });
+  return {dx, dweight, dbias};
+}
+
+}  // namespace zoo::cpu

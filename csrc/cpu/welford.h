@@ -1,0 +1,59 @@
+// Numerically stable per-channel statistics for batch norm.
+//
+// Data is summarised chunk by chunk: a chunk small enough to stay in L1 is
+// read twice (sum, then squared deviations from the chunk mean), and chunk
+// summaries (count, mean, M2) are merged with Chan et al.'s parallel formula
+// in double precision. This never forms E[x^2] - E[x]^2, so large means do
+// not cancel the variance away, and it reads main memory only once.
+#pragma once
+
+#include <cstdint>
+
+namespace zoo::cpu {
+
+// Running (count, mean, M2) of one channel; M2 is the sum of squared deviations.
+struct Welford {
+  int64_t count = 0;
+  double mean = 0.0;
+  double m2 = 0.0;
+
+  void merge(int64_t other_count, double other_mean, double other_m2) {
+    if (other_count == 0) return;
+    const int64_t total = count + other_count;
+    const double delta = other_mean - mean;
+    const double other_share = static_cast<double>(other_count) / static_cast<double>(total);
+    mean += delta * other_share;
+    m2 += other_m2 + delta * delta * static_cast<double>(count) * other_share;
+    count = total;
+  }
+
+  void merge(const Welford& other) { merge(other.count, other.mean, other.m2); }
+};
+
+// Accumulator type for a chunk: float chunks sum in float (chunks are short),
+// double in double.
+template <typename scalar_t>
+using chunk_acc_t = scalar_t;
+
+// Merge the statistics of a contiguous run of `n` values into `w`.
+template <typename scalar_t>
+inline void welford_add_contiguous(Welford& w, const scalar_t* x, int64_t n) {
+  constexpr int64_t kChunk = 2048;  // 8 KiB of float: stays in L1 for the second read
+  for (int64_t start = 0; start < n; start += kChunk) {
+    const int64_t len = n - start < kChunk ? n - start : kChunk;
+    const scalar_t* p = x + start;
+    chunk_acc_t<scalar_t> sum = 0;
+#pragma omp simd reduction(+ : sum)
+    for (int64_t i = 0; i < len; ++i) sum += p[i];
+    const chunk_acc_t<scalar_t> mean = sum / static_cast<chunk_acc_t<scalar_t>>(len);
+    chunk_acc_t<scalar_t> m2 = 0;
+#pragma omp simd reduction(+ : m2)
+    for (int64_t i = 0; i < len; ++i) {
+      const chunk_acc_t<scalar_t> d = p[i] - mean;
+      m2 += d * d;
+    }
+    w.merge(len, static_cast<double>(mean), static_cast<double>(m2));
+  }
+}
+
+}  // namespace zoo::cpu

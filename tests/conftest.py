@@ -1,0 +1,22 @@
+"""Shared test helpers: tolerances per dtype and reference comparisons."""
+
+import pytest
+import torch
+
+import zoo  # noqa: F401  (loads the extension and registers the zoo ops)
+
+# (rtol, atol) for comparing against torch's own kernels.
+TOLERANCE = {torch.float64: (1e-10, 1e-10), torch.float32: (1e-4, 1e-4)}
+
+cuda_only = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+
+
+def assert_close(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtype = None, scale: float = 1.0) -> None:
+    """assert_close with the dtype's tolerance; `scale` widens it for long reductions."""
+    rtol, atol = TOLERANCE[dtype or expected.dtype]
+    torch.testing.assert_close(actual, expected, rtol=rtol * scale, atol=atol * scale)
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)

@@ -1,0 +1,103 @@
+"""Bad input raises a clear Python exception naming the problem, at every entry point."""
+
+import pytest
+import torch
+
+import zoo
+from zoo import _C
+
+
+def conv(x, w, b=None, **kw):
+    return zoo.ops.conv2d(x, w, b, **kw)
+
+
+X = torch.randn(2, 3, 8, 8)
+W = torch.randn(4, 3, 3, 3)
+
+
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (lambda: conv(torch.randn(3, 8), W), ValueError, "3-D .* or 4-D .* got 2-D"),
+        (lambda: conv(torch.randn(1, 2, 3, 8, 8), W), ValueError, "got 5-D"),
+        (lambda: conv(X, torch.randn(4, 2, 3, 3)), ValueError, "expects 2 input channels.*has 3"),
+        (lambda: conv(X, torch.randn(4, 3, 3)), ValueError, "4-D weight"),
+        (lambda: conv(X, W, torch.randn(5)), ValueError, r"bias must have shape \(4,\)"),
+        (lambda: conv(X, W.double()), TypeError, "weight has dtype torch.float64 but the input has dtype torch.float32"),
+        (lambda: conv(X.half(), W.half()), TypeError, "float16"),
+        (lambda: conv(X.int(), W), TypeError, "torch.int32"),
+        (lambda: conv(X[:0], W), ValueError, "empty"),
+        (lambda: conv(X, W, stride=-1), ValueError, "stride must be positive"),
+        (lambda: conv(X, W, stride=0), ValueError, "stride must be positive"),
+        (lambda: conv(X, W, padding=-1), ValueError, "padding must be non-negative"),
+        (lambda: conv(X, W, dilation=0), ValueError, "dilation must be positive"),
+        (lambda: conv(X, W, dilation=5), ValueError, "smaller than the kernel"),
+        (lambda: conv(torch.randn(1, 3, 2, 2), W), ValueError, "no output"),
+        (lambda: conv(X, W, stride=(1, 2, 3)), ValueError, "stride must be an int or a pair"),
+        (lambda: conv(X, W, groups=3), NotImplementedError, "groups=3"),
+        (lambda: conv(X.to_sparse(), W), TypeError, "layout"),
+        (lambda: conv(X.numpy(), W), TypeError, "input must be a torch.Tensor"),
+    ],
+)
+def test_conv2d_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def bn(x, training=True, weight=None, bias=None, rm=None, rv=None):
+    return zoo.ops.batch_norm(x, rm, rv, weight, bias, training)
+
+
+@pytest.mark.parametrize(
+    "call,error,match",
+    [
+        (lambda: bn(torch.randn(5)), ValueError, "2-D, 3-D or 4-D .* got 1-D"),
+        (lambda: bn(torch.randn(2, 3, 4, 5, 6)), ValueError, "got 5-D"),
+        (lambda: bn(torch.randn(1, 3)), ValueError, "more than 1 value per channel"),
+        (lambda: bn(torch.randn(1, 3, 1, 1)), ValueError, "more than 1 value per channel"),
+        (lambda: bn(torch.randn(0, 3, 4, 4)), ValueError, "empty"),
+        (lambda: bn(torch.randn(4, 3), weight=torch.randn(4)), ValueError, r"weight must have shape \(3,\)"),
+        (lambda: bn(torch.randn(4, 3), bias=torch.randn(3, 1)), ValueError, r"bias must have shape \(3,\)"),
+        (lambda: bn(torch.randn(4, 3), weight=torch.randn(3).double()), TypeError, "weight has dtype torch.float64"),
+        (lambda: bn(torch.randn(4, 3).half()), TypeError, "float16"),
+        (lambda: bn(torch.randn(4, 3), training=False), ValueError, "running_mean and running_var are required"),
+        (lambda: bn(torch.randn(4, 3), training=False, rm=torch.zeros(2), rv=torch.ones(3)), ValueError, r"running_mean must have shape \(3,\)"),
+        (lambda: zoo.ops.batch_norm(torch.randn(4, 3), None, None, training=True, eps=-1.0), ValueError, "eps must be non-negative"),
+    ],
+)
+def test_batch_norm_errors(call, error, match):
+    with pytest.raises(error, match=match):
+        call()
+
+
+def test_layers_check_rank_like_torch():
+    with pytest.raises(ValueError, match="expected 4D input"):
+        zoo.nn.BatchNorm2d(3)(torch.randn(4, 3))
+    with pytest.raises(ValueError, match="expected 2D or 3D input"):
+        zoo.nn.BatchNorm1d(3)(torch.randn(4, 3, 2, 2))
+
+
+def test_kernels_reject_bad_input_without_the_python_checks():
+    # The bindings are public too: C++ guards must raise, not crash.
+    with pytest.raises(ValueError, match="input channels"):
+        _C.cpu_conv2d_forward(X, torch.randn(4, 2, 3, 3), None, [1, 1], [0, 0], [1, 1])
+    with pytest.raises(ValueError, match="stride"):
+        _C.cpu_conv2d_forward(X, W, None, [0, 1], [0, 0], [1, 1])
+    with pytest.raises(TypeError, match="dtype"):
+        _C.cpu_conv2d_forward(X, W.double(), None, [1, 1], [0, 0], [1, 1])
+    with pytest.raises(ValueError, match="grad_y has shape"):
+        _C.cpu_conv2d_backward(torch.randn(2, 4, 5, 5), X, W, [1, 1], [0, 0], [1, 1], [True, True, True])
+    with pytest.raises(ValueError, match="more than 1 value per channel"):
+        _C.cpu_batch_norm_train(torch.randn(1, 3), None, None, 1e-5)
+    with pytest.raises(ValueError, match="contiguous or channels-last"):
+        _C.cpu_batch_norm_train(torch.randn(4, 3, 5).transpose(1, 2), None, None, 1e-5)
+    with pytest.raises(TypeError, match="float32 or float64"):
+        _C.cpu_batch_norm_eval(torch.randn(4, 3).half(), None, None, torch.zeros(3), torch.ones(3), 1e-5)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cpu_cuda_mix_is_refused():
+    with pytest.raises(ValueError, match="is on cuda:0 but the input is on cpu"):
+        conv(X, W.cuda())
+    with pytest.raises(ValueError, match="is on cpu but the input is on cuda"):
+        bn(torch.randn(4, 3).cuda(), weight=torch.randn(3))

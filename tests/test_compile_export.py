@@ -1,0 +1,55 @@
+"""The ops trace: torch.compile(fullgraph=True) in train and eval, torch.export with a dynamic batch."""
+
+import pytest
+import torch
+
+import zoo
+from conftest import assert_close
+
+
+class SmallNet(torch.nn.Module):
+    def __init__(self, conv=zoo.nn.Conv2d, bn2d=zoo.nn.BatchNorm2d, bn1d=zoo.nn.BatchNorm1d):
+        super().__init__()
+        self.conv = conv(1, 4, 3, padding=1)
+        self.bn = bn2d(4)
+        self.fc = torch.nn.Linear(4 * 4 * 4, 8)
+        self.bn1d = bn1d(8)
+        self.head = torch.nn.Linear(8, 3)
+
+    def forward(self, x):
+        x = torch.nn.functional.max_pool2d(torch.relu(self.bn(self.conv(x))), 2)
+        return self.head(torch.relu(self.bn1d(self.fc(x.flatten(1)))))
+
+
+def twins():
+    ours = SmallNet()
+    ref = SmallNet(torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.BatchNorm1d)
+    ref.load_state_dict(ours.state_dict())
+    return ours, ref
+
+
+def test_compile_fullgraph_train_step_matches_eager_torch():
+    ours, ref = twins()
+    compiled = torch.compile(ours, fullgraph=True)
+    x = torch.randn(6, 1, 8, 8)
+    out, out_ref = compiled(x), ref(x)
+    assert_close(out, out_ref)
+    out.sum().backward()
+    out_ref.sum().backward()
+    for (name, p), p_ref in zip(ours.named_parameters(), ref.parameters()):
+        assert_close(p.grad, p_ref.grad, scale=10)
+    assert_close(ours.bn.running_var, ref.bn.running_var)
+    compiled.eval(), ref.eval()
+    assert_close(compiled(x), ref(x))
+
+
+def test_export_with_dynamic_batch():
+    ours, ref = twins()
+    ours.eval(), ref.eval()
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.export.export(ours, (torch.randn(4, 1, 8, 8),), dynamic_shapes={"x": {0: batch}})
+    targets = {str(node.target) for node in program.graph.nodes if node.op == "call_function"}
+    assert "zoo.conv2d.default" in targets and "zoo.batch_norm_eval.default" in targets
+    for n in (1, 7):
+        x = torch.randn(n, 1, 8, 8)
+        assert_close(program.module()(x), ref(x))

@@ -1,0 +1,6 @@
+"""Layers computed by zoo's kernels, drop-in for torch.nn's."""
+
+from zoo.nn.batch_norm import BatchNorm1d, BatchNorm2d
+from zoo.nn.conv import Conv2d
+
+__all__ = ["BatchNorm1d", "BatchNorm2d", "Conv2d"]

@@ -1,0 +1,49 @@
+"""Batch-norm layers on zoo's kernels, drop-in for torch's.
+
+They subclass torch's classes, so constructor arguments, parameters, buffers,
+state_dict keys (``num_batches_tracked`` included), ``reset_parameters`` and
+input-rank checks are torch's own; only the computation is ours. The forward
+mirrors ``torch.nn.modules.batchnorm._BatchNorm.forward``: momentum, the
+cumulative average for ``momentum=None``, and ``track_running_stats=False``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+from zoo.ops.batch_norm import batch_norm
+
+
+class _ZooBatchNorm:
+    """Mixin holding the forward shared by the 1-D and 2-D layers."""
+
+    def forward(self, input: Tensor) -> Tensor:
+        """Normalise ``input`` with batch statistics in training, running statistics in eval."""
+        self._check_input_dim(input)
+        momentum = 0.0 if self.momentum is None else self.momentum
+        if self.training and self.track_running_stats and self.num_batches_tracked is not None:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # cumulative moving average
+                momentum = 1.0 / float(self.num_batches_tracked)
+        use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
+        # Buffers are updated only when they are in use, as in torch.
+        track = not self.training or self.track_running_stats
+        return batch_norm(
+            input,
+            self.running_mean if track else None,
+            self.running_var if track else None,
+            self.weight,
+            self.bias,
+            use_batch_stats,
+            momentum,
+            self.eps,
+        )
+
+
+class BatchNorm1d(_ZooBatchNorm, torch.nn.BatchNorm1d):
+    """Drop-in ``torch.nn.BatchNorm1d`` over (N, C) or (N, C, L) input, computed by zoo's kernels."""
+
+
+class BatchNorm2d(_ZooBatchNorm, torch.nn.BatchNorm2d):
+    """Drop-in ``torch.nn.BatchNorm2d`` over (N, C, H, W) input (contiguous or channels-last), computed by zoo's kernels."""
