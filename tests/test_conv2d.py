@@ -31,6 +31,8 @@ EDGE_CASES = [
     (1, 4, 5, 13, 6, (5, 1), (1, 4), (2, 0), 1),
     (2, 3, 6, 6, 2, (1, 1), 2, 1, 1),  # 1x1 that is not pointwise
     (2, 5, 4, 4, 7, (4, 4), 1, 0, 1),  # kernel covers the image
+    (9, 8, 4, 4, 6, (1, 1), 1, 0, 1),  # pointwise, images grouped per GEMM with a smaller last group
+    (37, 3, 6, 5, 4, (3, 2), (2, 1), 1, 1),  # grouped images, smaller last group
 ]
 
 

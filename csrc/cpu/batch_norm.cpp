@@ -10,6 +10,7 @@
 //    partials that are merged afterwards; inner loops run along channels.
 #include "cpu/batch_norm.h"
 
+#include "cpu/memory.h"
 #include "cpu/welford.h"
 
 #include <ATen/ATen.h>
@@ -319,7 +320,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
   TORCH_CHECK_VALUE(eps >= 0, "zoo batch_norm: eps must be non-negative, got ", eps);
   const at::Tensor w = channel_param(weight, x, "weight");
   const at::Tensor b = channel_param(bias, x, "bias");
-  at::Tensor y = at::empty_like(x);
+  at::Tensor y = empty_output_like(x);
   at::Tensor mean = at::empty({L.C}, x.options());
   at::Tensor invstd = at::empty({L.C}, x.options());
   at::Tensor var = at::empty({L.C}, x.options());
@@ -341,7 +342,7 @@ at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>&
   check_channel_vector(running_var, x, "running_var");
   const at::Tensor w = channel_param(weight, x, "weight");
   const at::Tensor b = channel_param(bias, x, "bias");
-  at::Tensor y = at::empty_like(x);
+  at::Tensor y = empty_output_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_eval", [&] {
     const at::Tensor rm = running_mean.contiguous(), rv = running_var.contiguous();
     const scalar_t* mean = rm.const_data_ptr<scalar_t>();
@@ -372,7 +373,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
   const at::Tensor w = channel_param(weight, x, "weight");
   // grad_y must share x's layout so one index walks both.
   const at::Tensor dy = grad_y.contiguous(x.suggest_memory_format());
-  at::Tensor dx = at::empty_like(x);
+  at::Tensor dx = empty_output_like(x);
   at::Tensor dweight = at::empty({L.C}, x.options());
   at::Tensor dbias = at::empty({L.C}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_backward", [&] {

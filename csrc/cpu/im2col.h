@@ -1,14 +1,14 @@
 // im2col / col2im for one image, the data movement around the convolution GEMM.
 //
 // col has K = C*kh*kw rows (channel, kernel row, kernel column) and P = Ho*Wo
-// columns (output pixels). For each (channel, kernel tap) the range of output
+// columns (output pixels) of one image; rows are `ld` apart (ld >= P), so
+// several images can sit side by side in one column matrix. For each (channel, kernel tap) the range of output
 // columns whose input pixel lies inside the image is computed once, so the
 // inner loops are branch-free copies (unit stride when stride is 1).
 #pragma once
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 
 namespace zoo::cpu {
 
@@ -37,7 +37,7 @@ inline void valid_output_range(int64_t offset, int64_t stride, int64_t size, int
 }
 
 template <typename scalar_t>
-void im2col(const scalar_t* x, const ConvGeometry& g, scalar_t* col) {
+void im2col(const scalar_t* x, const ConvGeometry& g, scalar_t* col, int64_t ld) {
   for (int64_t c = 0; c < g.C; ++c) {
     const scalar_t* xc = x + c * g.H * g.W;
     for (int64_t i = 0; i < g.kh; ++i) {
@@ -48,14 +48,18 @@ void im2col(const scalar_t* x, const ConvGeometry& g, scalar_t* col) {
         const int64_t col_offset = j * g.dw - g.pw;
         int64_t ow0, ow1;
         valid_output_range(col_offset, g.sw, g.W, g.Wo, ow0, ow1);
-        scalar_t* out = col + ((c * g.kh + i) * g.kw + j) * g.P();
+        scalar_t* out = col + ((c * g.kh + i) * g.kw + j) * ld;
         std::fill(out, out + oh0 * g.Wo, scalar_t(0));
         for (int64_t oh = oh0; oh < oh1; ++oh) {
           scalar_t* orow = out + oh * g.Wo;
           const scalar_t* xrow = xc + (oh * g.sh + row_offset) * g.W;
           std::fill(orow, orow + ow0, scalar_t(0));
           if (g.sw == 1 && ow1 > ow0) {
-            std::memcpy(orow + ow0, xrow + ow0 + col_offset, sizeof(scalar_t) * (ow1 - ow0));
+            // An inline loop: rows are short, and a memcpy call per row cost more than the copy.
+            const scalar_t* src = xrow + ow0 + col_offset;
+            scalar_t* dst = orow + ow0;
+#pragma omp simd
+            for (int64_t k = 0; k < ow1 - ow0; ++k) dst[k] = src[k];
           } else if (g.sw != 1) {
             for (int64_t ow = ow0; ow < ow1; ++ow) orow[ow] = xrow[ow * g.sw + col_offset];
           }
@@ -69,7 +73,7 @@ void im2col(const scalar_t* x, const ConvGeometry& g, scalar_t* col) {
 
 // dx += col2im(col); dx must be zeroed by the caller.
 template <typename scalar_t>
-void col2im_add(const scalar_t* col, const ConvGeometry& g, scalar_t* dx) {
+void col2im_add(const scalar_t* col, int64_t ld, const ConvGeometry& g, scalar_t* dx) {
   for (int64_t c = 0; c < g.C; ++c) {
     scalar_t* dxc = dx + c * g.H * g.W;
     for (int64_t i = 0; i < g.kh; ++i) {
@@ -80,7 +84,7 @@ void col2im_add(const scalar_t* col, const ConvGeometry& g, scalar_t* dx) {
         const int64_t col_offset = j * g.dw - g.pw;
         int64_t ow0, ow1;
         valid_output_range(col_offset, g.sw, g.W, g.Wo, ow0, ow1);
-        const scalar_t* in = col + ((c * g.kh + i) * g.kw + j) * g.P();
+        const scalar_t* in = col + ((c * g.kh + i) * g.kw + j) * ld;
         for (int64_t oh = oh0; oh < oh1; ++oh) {
           const scalar_t* irow = in + oh * g.Wo;
           scalar_t* xrow = dxc + (oh * g.sh + row_offset) * g.W;
