@@ -1,0 +1,80 @@
+// Batch-norm CUDA kernels: raw-pointer host launchers (no torch headers).
+// Safe to include from host-only C++ (needs the CUDA include directory).
+//
+// Layout convention: the input is viewed as (N, C, S) with element (n, c, s) at
+// offset (n * C + c) * S + s, all contiguous.
+//   * NCHW ("planar"):               N = batch, S = H * W
+//   * (N, C) and NHWC channels-last: N = batch (* H * W), S = 1 ("channels-innermost")
+// S == 1 selects kernels whose threads run along C, so pass (N, C) and
+// channels-last inputs that way.
+//
+// Types: scalar_t is float, double, __half or __nv_bfloat16. Per-channel statistics
+// and gradients of weight/bias are produced in bn_acc_t<scalar_t> (float for the
+// 16-bit types, otherwise scalar_t); weight and bias have type scalar_t and may be
+// nullptr (weight = 1, bias = 0). All launches are asynchronous on `stream`; callers
+// check cudaGetLastError().
+#pragma once
+
+#include <cuda_runtime_api.h>
+#include <cuda_fp16.h>
+#include <cuda_bf16.h>
+
+#include <cstddef>
+#include <cstdint>
+
+namespace zoo::cuda::kernels {
+
+template <typename T> struct BnAcc { using type = T; };
+template <> struct BnAcc<__half> { using type = float; };
+template <> struct BnAcc<__nv_bfloat16> { using type = float; };
+template <typename T> using bn_acc_t = typename BnAcc<T>::type;
+
+// --- forward ----------------------------------------------------------------
+
+// Bytes of scratch memory bn_stats needs for this shape on the current device
+// (0 when each channel is reduced by a single block).
+template <typename scalar_t>
+size_t bn_stats_workspace_bytes(int64_t N, int64_t C, int64_t S);
+
+// Per-channel batch statistics (Welford + Chan merge):
+//   mean[c], invstd[c] = 1 / sqrt(var_biased + eps), var_unbiased[c] = M2 / (count - 1)
+// count = N * S. count == 1 gives var_unbiased = NaN; count == 0 gives NaN everywhere.
+template <typename scalar_t>
+void bn_stats(const scalar_t* x, int64_t N, int64_t C, int64_t S, double eps,
+              bn_acc_t<scalar_t>* mean, bn_acc_t<scalar_t>* invstd, bn_acc_t<scalar_t>* var_unbiased,
+              void* workspace, cudaStream_t stream);
+
+// y = (x - mean[c]) * invstd[c] * weight[c] + bias[c]  (training: batch stats; eval: running stats).
+template <typename scalar_t>
+void bn_normalize(const scalar_t* x, const bn_acc_t<scalar_t>* mean, const bn_acc_t<scalar_t>* invstd,
+                  const scalar_t* weight, const scalar_t* bias, scalar_t* y,
+                  int64_t N, int64_t C, int64_t S, cudaStream_t stream);
+
+// invstd[c] = 1 / sqrt(var[c] + eps) (eval mode, from running_var).
+template <typename scalar_t>
+void bn_invstd_from_var(const scalar_t* var, double eps, int64_t C, bn_acc_t<scalar_t>* invstd,
+                        cudaStream_t stream);
+
+// --- backward ---------------------------------------------------------------
+
+template <typename scalar_t>
+size_t bn_backward_workspace_bytes(int64_t N, int64_t C, int64_t S);
+
+// One reduction pass: sum_dy[c] = sum(dy), sum_dy_xmu[c] = sum(dy * (x - mean[c])),
+// and, when dweight != nullptr, dweight[c] = sum_dy_xmu[c] * invstd[c]. (dbias == sum_dy.)
+template <typename scalar_t>
+void bn_backward_reduce(const scalar_t* dy, const scalar_t* x, const bn_acc_t<scalar_t>* mean,
+                        const bn_acc_t<scalar_t>* invstd, int64_t N, int64_t C, int64_t S,
+                        bn_acc_t<scalar_t>* sum_dy, bn_acc_t<scalar_t>* sum_dy_xmu, bn_acc_t<scalar_t>* dweight,
+                        void* workspace, cudaStream_t stream);
+
+// Element-wise input gradient, M = N * S:
+//   train: dx = w * invstd * (dy - sum_dy / M - (x - mean) * invstd^2 * sum_dy_xmu / M)
+//   eval:  dx = dy * w * invstd   (sum_dy / sum_dy_xmu / mean unused, may be nullptr)
+template <typename scalar_t>
+void bn_backward_input(const scalar_t* dy, const scalar_t* x, const bn_acc_t<scalar_t>* mean,
+                       const bn_acc_t<scalar_t>* invstd, const scalar_t* weight,
+                       const bn_acc_t<scalar_t>* sum_dy, const bn_acc_t<scalar_t>* sum_dy_xmu,
+                       int64_t N, int64_t C, int64_t S, bool train, scalar_t* dx, cudaStream_t stream);
+
+}  // namespace zoo::cuda::kernels

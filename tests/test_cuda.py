@@ -1,0 +1,125 @@
+"""The CUDA kernels against torch's CUDA ops: forward, gradients, gradcheck, opcheck, devices.
+
+Skipped without a GPU (and on builds without the CUDA kernels).
+"""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.autograd import gradcheck
+
+import zoo
+from conftest import assert_close
+from zoo import _C
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"),
+    pytest.mark.skipif(not _C.with_cuda, reason="zoo was built without its CUDA kernels"),
+]
+
+CONV_CASES = [
+    (100, 1, 28, 28, 5, (5, 5), 1, 0, 1),
+    (100, 5, 12, 12, 10, (5, 5), 1, 0, 1),
+    (100, 4, 28, 28, 4, (3, 3), 1, 1, 1),
+    (8, 3, 32, 32, 192, (5, 5), 1, 2, 1),
+    (8, 192, 16, 16, 160, (1, 1), 1, 0, 1),
+    (8, 96, 16, 16, 192, (5, 5), 1, 2, 1),
+    (8, 192, 8, 8, 192, (3, 3), 1, 1, 1),
+    (257, 2, 5, 5, 3, (3, 3), 1, 1, 1),
+    (3, 3, 9, 11, 4, (3, 5), (2, 3), (1, 2), (2, 1)),
+    (2, 3, 6, 6, 2, (1, 1), 2, 1, 1),
+    (1, 1, 1, 1, 1, (1, 1), 1, 0, 1),
+]
+BN_SHAPES = [(2, 1), (100, 100), (257, 7), (3, 5, 7, 9), (16, 192, 13, 11), (128, 192, 8, 8), (257, 3, 2, 3)]
+
+
+def run_conv(fn, x, weight, bias, grad_y):
+    leaves = [t.detach().clone().requires_grad_() for t in (x, weight, bias)]
+    y = fn(*leaves)
+    y.backward(grad_y)
+    return [y.detach()] + [t.grad for t in leaves]
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("case", CONV_CASES, ids=str)
+def test_conv2d_matches_torch_cuda(case, dtype):
+    n, cin, h, w, cout, kernel, stride, padding, dilation = case
+    x = torch.randn(n, cin, h, w, dtype=dtype, device="cuda")
+    weight = torch.randn(cout, cin, *kernel, dtype=dtype, device="cuda") / (cin * kernel[0] * kernel[1]) ** 0.5
+    bias = torch.randn(cout, dtype=dtype, device="cuda")
+    grad_y = torch.randn_like(F.conv2d(x, weight, bias, stride, padding, dilation))
+    with torch.backends.cudnn.flags(allow_tf32=False):
+        ref = run_conv(lambda a, b, c: F.conv2d(a, b, c, stride, padding, dilation), x, weight, bias, grad_y)
+    ours = run_conv(lambda a, b, c: zoo.ops.conv2d(a, b, c, stride, padding, dilation), x, weight, bias, grad_y)
+    for o, r in zip(ours, ref):
+        assert o.device.type == "cuda"
+        assert_close(o, r, scale=10)
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape", BN_SHAPES, ids=str)
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_batch_norm_matches_torch_cuda(shape, dtype, training, channels_last):
+    if channels_last and len(shape) != 4:
+        pytest.skip("channels-last is 4-D only")
+    x = torch.randn(shape, dtype=dtype, device="cuda") * 2 + 3
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    c = shape[1]
+    weight, bias = torch.randn(c, dtype=dtype, device="cuda"), torch.randn(c, dtype=dtype, device="cuda")
+    rm, rv = torch.randn(c, dtype=dtype, device="cuda"), torch.rand(c, dtype=dtype, device="cuda") + 0.5
+    grad_y = torch.randn(shape, dtype=dtype, device="cuda")
+    stats = {}
+    results = {}
+    for side, fn in (("ours", zoo.ops.batch_norm), ("torch", F.batch_norm)):
+        stats[side] = (rm.clone(), rv.clone())
+        results[side] = run_conv(lambda a, w, b: fn(a, *stats[side], w, b, training), x, weight, bias, grad_y)
+    for o, r in zip(results["ours"], results["torch"]):
+        assert_close(o, r, scale=10)
+    for o, r in zip(stats["ours"], stats["torch"]):
+        assert_close(o, r)
+    if channels_last:
+        assert results["ours"][0].is_contiguous(memory_format=torch.channels_last)
+
+
+def test_gradcheck_cuda():
+    x = torch.randn(2, 3, 6, 5, dtype=torch.float64, device="cuda", requires_grad=True)
+    w = torch.randn(4, 3, 3, 2, dtype=torch.float64, device="cuda", requires_grad=True)
+    b = torch.randn(4, dtype=torch.float64, device="cuda", requires_grad=True)
+    assert gradcheck(lambda a, c, d: zoo.ops.conv2d(a, c, d, (2, 1), 1, (1, 2)), (x, w, b))
+    g = torch.randn(3, dtype=torch.float64, device="cuda", requires_grad=True)
+    beta = torch.randn(3, dtype=torch.float64, device="cuda", requires_grad=True)
+    assert gradcheck(lambda a, c, d: zoo.ops.batch_norm(a, None, None, c, d, True), (x, g, beta))
+
+
+def test_opcheck_cuda():
+    x = torch.randn(4, 3, 5, 5, device="cuda", requires_grad=True)
+    w = torch.randn(6, 3, 3, 3, device="cuda", requires_grad=True)
+    b = torch.randn(6, device="cuda", requires_grad=True)
+    torch.library.opcheck(torch.ops.zoo.conv2d.default, (x, w, b, [1, 1], [1, 1], [1, 1]))
+    gamma, beta = torch.randn(3, device="cuda", requires_grad=True), torch.randn(3, device="cuda", requires_grad=True)
+    torch.library.opcheck(torch.ops.zoo.batch_norm_train.default, (x, gamma, beta, 1e-5))
+    torch.library.opcheck(torch.ops.zoo.batch_norm_eval.default, (x, gamma, beta, torch.zeros(3, device="cuda"), torch.ones(3, device="cuda"), 1e-5))
+
+
+def test_layers_move_to_cuda_unchanged():
+    net = torch.nn.Sequential(zoo.nn.Conv2d(1, 4, 3, padding=1), zoo.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 6), zoo.nn.BatchNorm1d(6))
+    ref = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 6), torch.nn.BatchNorm1d(6))
+    ref.load_state_dict(net.state_dict())
+    net.cuda(), ref.cuda()
+    x = torch.randn(16, 1, 8, 8, device="cuda")
+    with torch.backends.cudnn.flags(allow_tf32=False):
+        assert_close(net(x), ref(x))
+
+
+def test_cross_device_inputs_are_refused():
+    x = torch.randn(2, 3, 8, 8, device="cuda")
+    with pytest.raises(ValueError, match="weight is on cpu but the input is on cuda"):
+        zoo.ops.conv2d(x, torch.randn(4, 3, 3, 3))
+    with pytest.raises(ValueError, match="running_mean is on cpu"):
+        zoo.ops.batch_norm(x, torch.zeros(3), torch.ones(3, device="cuda"), training=False)
+    if torch.cuda.device_count() > 1:
+        with pytest.raises(ValueError, match="cuda:1"):
+            zoo.ops.conv2d(x, torch.randn(4, 3, 3, 3, device="cuda:1"))
