@@ -1,0 +1,35 @@
+"""Dataset loaders for the zoo: MNIST, Fashion-MNIST, EMNIST Balanced, CIFAR-10.
+
+Quick use::
+
+    from zoo.data import get_dataset
+    train = get_dataset("cifar10", "train", augment=True)   # root: $ZOO_DATA
+    x, y = train[0]                      # float32 (3, 32, 32) normalised, int
+    xb, yb = train.get_batch(range(128)) # vectorised batch
+
+Data root: the ``root`` argument, else ``$ZOO_DATA``, else ``~/.cache/zoo/data``.
+Nothing is downloaded unless ``download=True`` is passed.
+"""
+
+from __future__ import annotations
+
+from .dataset import ImageDataset
+from .download import DownloadError
+from .info import DATASETS, DatasetInfo, dataset_info
+from .paths import cache_root, data_root
+from .registry import get_dataset, load_arrays
+from .transforms import normalize, random_crop_flip
+
+__all__ = [
+    "DATASETS",
+    "DatasetInfo",
+    "DownloadError",
+    "ImageDataset",
+    "cache_root",
+    "data_root",
+    "dataset_info",
+    "get_dataset",
+    "load_arrays",
+    "normalize",
+    "random_crop_flip",
+]
