@@ -3,7 +3,9 @@
 Install with ``pip install torch==2.13.0`` then ``pip install --no-build-isolation -e .``.
 The CMake build directory under ``build/`` is kept, so a rebuild after one edit
 recompiles only that file. ``ZOO_WITH_CUDA=0|1`` overrides whether the CUDA
-kernels are built (default: when torch has CUDA and nvcc is found).
+kernels are built (default: when torch has CUDA and nvcc is found);
+``ZOO_NATIVE_ARCH=0`` builds the CPU kernels for a generic x86-64 instead of
+this machine's CPU.
 """
 
 import os
@@ -56,6 +58,7 @@ class CMakeBuild(build_ext):
             f"-DPython_EXECUTABLE={sys.executable}",
             f"-DCMAKE_LIBRARY_OUTPUT_DIRECTORY={output.parent}",
             f"-DZOO_WITH_CUDA={'ON' if with_cuda else 'OFF'}",
+            f"-DZOO_NATIVE_ARCH={'OFF' if os.environ.get('ZOO_NATIVE_ARCH', '1').strip().lower() in ('0', 'off', 'false', 'no') else 'ON'}",
             "-DCMAKE_BUILD_TYPE=Release",
         ]
         if shutil.which("ninja") and not (build_dir / "CMakeCache.txt").exists():

@@ -169,3 +169,16 @@ def test_state_dict_round_trips_with_torch():
     back.load_state_dict(ours.state_dict())
     for key, value in ref.state_dict().items():
         assert torch.equal(back.state_dict()[key], value)
+
+
+def test_large_outputs_from_the_block_cache_never_alias_live_tensors():
+    # Outputs of >= 1 MiB come from a cache of freed blocks; a live output must never be handed out again.
+    x1, x2 = torch.randn(8, 64, 32, 32), torch.randn(8, 64, 32, 32)
+    y1 = zoo.ops.batch_norm(x1, None, None, training=True)
+    expected = y1.clone()
+    y2 = zoo.ops.batch_norm(x2, None, None, training=True)
+    assert y1.data_ptr() != y2.data_ptr()
+    assert torch.equal(y1, expected)
+    del y1
+    y3 = zoo.ops.batch_norm(x1, None, None, training=True)  # may reuse y1's block, now free
+    assert torch.equal(y3, expected)

@@ -206,14 +206,10 @@ inline void grad_sums_run(const scalar_t* dy, const scalar_t* x, int64_t n, scal
   constexpr int64_t kChunk = 2048;  // short float partial sums, merged in double
   for (int64_t start = 0; start < n; start += kChunk) {
     const int64_t end = std::min(n, start + kChunk);
-    scalar_t s = 0, sp = 0;
-#pragma omp simd reduction(+ : s, sp)
-    for (int64_t i = start; i < end; ++i) {
-      s += dy[i];
-      sp += dy[i] * (x[i] - mean);
-    }
-    sum_dy += s;
-    sum_dy_xmu += sp;
+    const scalar_t* d = dy + start;
+    const scalar_t* v = x + start;
+    sum_dy += pipelined_sum<scalar_t>(end - start, [d](int64_t i) { return d[i]; });
+    sum_dy_xmu += pipelined_sum<scalar_t>(end - start, [d, v, mean](int64_t i) { return d[i] * (v[i] - mean); });
   }
 }
 

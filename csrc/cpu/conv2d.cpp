@@ -1,25 +1,48 @@
 // CPU convolution: chunks of images side by side in one column matrix.
 //
-// For each chunk: im2col of its images (our code, in parallel over images),
-// then one large GEMM (MKL through at::mm, threaded by MKL itself), then the
-// result is scattered back to NCHW (in parallel). Calling the GEMM from inside
-// our own parallel region instead, one small GEMM per image and thread, scaled
-// poorly from 1 to 2 threads here. Chunks are large enough for an efficient
-// GEMM and small enough for the column matrix to stay in cache.
+// Per chunk: im2col of its images (ours), one GEMM (MKL through at::mm), and
+// a scatter of the result back to NCHW. Two ways to use the threads:
+//  - large layers: chunks in sequence, each helper parallel over images and
+//    the GEMM threaded by MKL (big GEMMs split well);
+//  - small layers (a few channels): chunks spread over threads, everything
+//    for one chunk on one thread and cache-resident, MKL told to stay
+//    sequential there. Calling a threaded MKL GEMM from several of our
+//    threads at once serialised inside MKL and ran slower on 2 threads than
+//    on 1 here; per-image parallel loops with big shared GEMMs instead paid
+//    more in synchronisation than the small layers' whole work.
 #include "cpu/conv2d.h"
 
 #include "cpu/im2col.h"
 #include "cpu/memory.h"
+#include "cpu/welford.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <cstring>
+
+// MKL's per-thread override of its thread count (the C entry point; the lower-case
+// names are its Fortran interface, which takes a pointer), when torch links MKL (a weak
+// reference: null on builds without it, where the GEMM is sequential anyway).
+extern "C" int MKL_Set_Num_Threads_Local(int) __attribute__((weak));
 
 namespace zoo::cpu {
 namespace {
+
+// Keeps MKL sequential on this thread while alive.
+class SequentialBlas {
+ public:
+  SequentialBlas() : previous_(MKL_Set_Num_Threads_Local ? MKL_Set_Num_Threads_Local(1) : 0) {}
+  ~SequentialBlas() {
+    if (MKL_Set_Num_Threads_Local) MKL_Set_Num_Threads_Local(previous_);
+  }
+  SequentialBlas(const SequentialBlas&) = delete;
+  SequentialBlas& operator=(const SequentialBlas&) = delete;
+
+ private:
+  int previous_;
+};
 
 void check_pair(const std::vector<int64_t>& v, const char* name) {
   TORCH_CHECK_VALUE(v.size() == 2, "zoo conv2d: ", name, " must have 2 values (height, width), got ", v.size());
@@ -63,12 +86,43 @@ bool is_pointwise(const ConvGeometry& g) {
   return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
 }
 
-// Images per chunk: enough columns for an efficient GEMM, with the column
-// matrix bounded so it stays cache-resident.
-int64_t images_per_chunk(int64_t N, int64_t K, int64_t P, int64_t Cout, size_t element_size) {
-  constexpr int64_t kMaxBufferBytes = int64_t(16) << 20;
-  const int64_t per_image = std::max(K, Cout) * P * static_cast<int64_t>(element_size);
-  return std::clamp<int64_t>(kMaxBufferBytes / per_image, 1, N);
+// How the threads share the work, and how many images go in one GEMM.
+struct ChunkPlan {
+  bool threads_over_chunks;  // small layers: one chunk per thread at a time
+  int64_t images;            // per chunk
+  int64_t count;             // chunks
+};
+
+ChunkPlan plan_chunks(int64_t N, int64_t K, int64_t P, int64_t Cout, size_t element_size) {
+  const int64_t per_image_flops = 2 * Cout * K * P;
+  const int64_t threads = at::get_num_threads();
+  int64_t images;
+  bool threads_over_chunks = per_image_flops < (int64_t(4) << 20) && threads > 1;
+  if (threads_over_chunks) {
+    // ~2048 columns per GEMM, and at least two chunks per thread for balance.
+    images = std::clamp<int64_t>(2048 / P, 1, std::max<int64_t>(1, N / (2 * threads)));
+  } else {
+    // Columns bounded so the column matrix stays cache-resident.
+    constexpr int64_t kMaxBufferBytes = int64_t(16) << 20;
+    images = std::clamp<int64_t>(kMaxBufferBytes / (std::max(K, Cout) * P * static_cast<int64_t>(element_size)), 1, N);
+  }
+  return {threads_over_chunks, images, (N + images - 1) / images};
+}
+
+// Runs body(n0, count) for every chunk, with the threads used as the plan says.
+template <typename Body>
+void for_each_chunk(const ChunkPlan& plan, int64_t N, const Body& body) {
+  if (!plan.threads_over_chunks) {
+    for (int64_t n0 = 0; n0 < N; n0 += plan.images) body(n0, std::min(plan.images, N - n0));
+    return;
+  }
+  at::parallel_for(0, plan.count, 1, [&](int64_t begin, int64_t end) {
+    SequentialBlas sequential;
+    for (int64_t c = begin; c < end; ++c) {
+      const int64_t n0 = c * plan.images;
+      body(n0, std::min(plan.images, N - n0));
+    }
+  });
 }
 
 // Copies images [n0, n0 + count) of a (N, rows, P) tensor side by side into a (rows, count * P) matrix.
@@ -124,10 +178,8 @@ void bias_grad(const scalar_t* dy, int64_t N, int64_t Cout, int64_t P, scalar_t*
       double total = 0;
       for (int64_t n = 0; n < N; ++n) {
         const scalar_t* plane = dy + (n * Cout + co) * P;
-        scalar_t s = 0;  // one plane in the input precision, planes summed in double
-#pragma omp simd reduction(+ : s)
-        for (int64_t p = 0; p < P; ++p) s += plane[p];
-        total += s;
+        // One plane in the input precision, planes summed in double.
+        total += pipelined_sum<scalar_t>(P, [plane](int64_t p) { return plane[p]; });
       }
       db[co] = static_cast<scalar_t>(total);
     }
@@ -157,17 +209,17 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
     bias = bias_in->contiguous();
   }
   at::Tensor y = empty_output({N, Cout, g.Ho, g.Wo}, x.options());
-  const int64_t chunk = images_per_chunk(N, K, P, Cout, x.element_size());
+  const ChunkPlan plan = plan_chunks(N, K, P, Cout, x.element_size());
   const bool pointwise = is_pointwise(g);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_forward", [&] {
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* yp = y.mutable_data_ptr<scalar_t>();
     const scalar_t* bp = bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr;
-    // Scratch slots: 0 columns, 1 GEMM output.
-    scalar_t* col = static_cast<scalar_t*>(thread_scratch(0, sizeof(scalar_t) * K * chunk * P));
-    scalar_t* out = static_cast<scalar_t*>(thread_scratch(1, sizeof(scalar_t) * Cout * chunk * P));
-    for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-      const int64_t count = std::min(chunk, N - n0), cols = count * P;
+    for_each_chunk(plan, N, [&](int64_t n0, int64_t count) {
+      const int64_t cols = count * P;
+      // Scratch slots of the running thread: 0 columns, 1 GEMM output.
+      scalar_t* col = static_cast<scalar_t*>(thread_scratch(0, sizeof(scalar_t) * K * cols));
+      scalar_t* out = static_cast<scalar_t*>(thread_scratch(1, sizeof(scalar_t) * Cout * cols));
       if (pointwise) {
         gather_images(xp, n0, count, K, P, col);  // a 1x1 kernel's columns are the pixels themselves
       } else {
@@ -176,7 +228,7 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
       at::Tensor out_matrix = matrix(out, Cout, cols, x.options());
       at::mm_out(out_matrix, w, matrix(col, K, cols, x.options()));
       scatter_images(out, n0, count, Cout, P, bp, yp);
-    }
+    });
   });
   return y;
 }
@@ -197,21 +249,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
   const at::Tensor dy = grad_y.contiguous();
   const at::Tensor w = weight_in.contiguous().view({Cout, K});
   const bool pointwise = is_pointwise(g);
-  const int64_t chunk = images_per_chunk(N, K, P, Cout, x.element_size());
+  const ChunkPlan plan = plan_chunks(N, K, P, Cout, x.element_size());
 
-  at::Tensor dx = need_dx ? at::zeros({N, g.C, g.H, g.W}, x.options()) : at::empty({0}, x.options());
-  if (need_dx) advise_huge_pages(dx);
-  at::Tensor dw = need_dw ? at::zeros({Cout, K}, x.options()) : at::empty({0}, x.options());
+  at::Tensor dx = need_dx ? empty_output({N, g.C, g.H, g.W}, x.options()).zero_() : at::empty({0}, x.options());
+  // One dW accumulator per thread that runs chunks, summed at the end.
+  const int64_t dw_slots = plan.threads_over_chunks ? at::get_num_threads() : 1;
+  at::Tensor dw_partial = need_dw ? at::zeros({dw_slots, Cout, K}, x.options()) : at::Tensor();
   if (need_dx || need_dw) {
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_backward", [&] {
       const scalar_t* xp = x.const_data_ptr<scalar_t>();
       const scalar_t* dyp = dy.const_data_ptr<scalar_t>();
       scalar_t* dxp = need_dx ? dx.mutable_data_ptr<scalar_t>() : nullptr;
-      // Scratch slots: 0 columns, 1 the chunk's output gradient.
-      scalar_t* col = static_cast<scalar_t*>(thread_scratch(0, sizeof(scalar_t) * K * chunk * P));
-      scalar_t* dy_cols = static_cast<scalar_t*>(thread_scratch(1, sizeof(scalar_t) * Cout * chunk * P));
-      for (int64_t n0 = 0; n0 < N; n0 += chunk) {
-        const int64_t count = std::min(chunk, N - n0), cols = count * P;
+      for_each_chunk(plan, N, [&](int64_t n0, int64_t count) {
+        const int64_t cols = count * P;
+        // Scratch slots of the running thread: 0 columns, 1 the chunk's output gradient.
+        scalar_t* col = static_cast<scalar_t*>(thread_scratch(0, sizeof(scalar_t) * K * cols));
+        scalar_t* dy_cols = static_cast<scalar_t*>(thread_scratch(1, sizeof(scalar_t) * Cout * cols));
         gather_images(dyp, n0, count, Cout, P, dy_cols);
         const at::Tensor dy_matrix = matrix(dy_cols, Cout, cols, x.options());
         at::Tensor col_matrix = matrix(col, K, cols, x.options());
@@ -221,7 +274,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
           } else {
             im2col_chunk(xp, g, n0, count, col);
           }
-          dw.addmm_(dy_matrix, col_matrix.t());  // dW += dy_chunk @ col_chunk^T
+          dw_partial[plan.threads_over_chunks ? at::get_thread_num() : 0].addmm_(dy_matrix, col_matrix.t());  // dW += dy @ col^T
         }
         if (need_dx) {
           at::mm_out(col_matrix, w.t(), dy_matrix);  // dcol = W^T @ dy_chunk, reusing the column buffer
@@ -231,10 +284,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
             col2im_chunk(col, g, n0, count, dxp);
           }
         }
-      }
+      });
     });
   }
-  if (need_dw) dw = dw.view(weight_in.sizes());
+  at::Tensor dw = need_dw ? dw_partial.sum(0).view(weight_in.sizes()) : at::empty({0}, x.options());
 
   at::Tensor db = at::empty({need_db ? Cout : 0}, x.options());
   if (need_db) {

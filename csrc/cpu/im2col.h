@@ -36,6 +36,12 @@ inline void valid_output_range(int64_t offset, int64_t stride, int64_t size, int
   last = std::clamp(last, first, out);
 }
 
+// Zero n values; most calls have n == 0 (no padding there), so skip those cheaply.
+template <typename scalar_t>
+inline void zero(scalar_t* p, int64_t n) {
+  if (n > 0) std::fill(p, p + n, scalar_t(0));
+}
+
 template <typename scalar_t>
 void im2col(const scalar_t* x, const ConvGeometry& g, scalar_t* col, int64_t ld) {
   for (int64_t c = 0; c < g.C; ++c) {
@@ -49,11 +55,11 @@ void im2col(const scalar_t* x, const ConvGeometry& g, scalar_t* col, int64_t ld)
         int64_t ow0, ow1;
         valid_output_range(col_offset, g.sw, g.W, g.Wo, ow0, ow1);
         scalar_t* out = col + ((c * g.kh + i) * g.kw + j) * ld;
-        std::fill(out, out + oh0 * g.Wo, scalar_t(0));
+        zero(out, oh0 * g.Wo);
         for (int64_t oh = oh0; oh < oh1; ++oh) {
           scalar_t* orow = out + oh * g.Wo;
           const scalar_t* xrow = xc + (oh * g.sh + row_offset) * g.W;
-          std::fill(orow, orow + ow0, scalar_t(0));
+          zero(orow, ow0);
           if (g.sw == 1 && ow1 > ow0) {
             // An inline loop: rows are short, and a memcpy call per row cost more than the copy.
             const scalar_t* src = xrow + ow0 + col_offset;
@@ -63,9 +69,9 @@ void im2col(const scalar_t* x, const ConvGeometry& g, scalar_t* col, int64_t ld)
           } else if (g.sw != 1) {
             for (int64_t ow = ow0; ow < ow1; ++ow) orow[ow] = xrow[ow * g.sw + col_offset];
           }
-          std::fill(orow + ow1, orow + g.Wo, scalar_t(0));
+          zero(orow + ow1, g.Wo - ow1);
         }
-        std::fill(out + oh1 * g.Wo, out + g.P(), scalar_t(0));
+        zero(out + oh1 * g.Wo, g.P() - oh1 * g.Wo);
       }
     }
   }

@@ -35,6 +35,23 @@ struct Welford {
 template <typename scalar_t>
 using chunk_acc_t = scalar_t;
 
+// Sum of f(i) for i in [0, n) with many independent partial sums, so vector
+// adds pipeline instead of waiting on one accumulator (that chain, not memory,
+// bounded the statistics loops when written as one `omp simd reduction`).
+template <typename T, typename F>
+inline T pipelined_sum(int64_t n, F f) {
+  constexpr int64_t kLanes = 256 / sizeof(T);  // 4 x 64-byte vectors
+  T partial[kLanes] = {};
+  int64_t i = 0;
+  for (; i + kLanes <= n; i += kLanes) {
+    for (int64_t l = 0; l < kLanes; ++l) partial[l] += f(i + l);
+  }
+  T total = 0;
+  for (; i < n; ++i) total += f(i);
+  for (int64_t l = 0; l < kLanes; ++l) total += partial[l];
+  return total;
+}
+
 // Merge the statistics of a contiguous run of `n` values into `w`.
 template <typename scalar_t>
 inline void welford_add_contiguous(Welford& w, const scalar_t* x, int64_t n) {
@@ -42,16 +59,13 @@ inline void welford_add_contiguous(Welford& w, const scalar_t* x, int64_t n) {
   for (int64_t start = 0; start < n; start += kChunk) {
     const int64_t len = n - start < kChunk ? n - start : kChunk;
     const scalar_t* p = x + start;
-    chunk_acc_t<scalar_t> sum = 0;
-#pragma omp simd reduction(+ : sum)
-    for (int64_t i = 0; i < len; ++i) sum += p[i];
-    const chunk_acc_t<scalar_t> mean = sum / static_cast<chunk_acc_t<scalar_t>>(len);
-    chunk_acc_t<scalar_t> m2 = 0;
-#pragma omp simd reduction(+ : m2)
-    for (int64_t i = 0; i < len; ++i) {
-      const chunk_acc_t<scalar_t> d = p[i] - mean;
-      m2 += d * d;
-    }
+    using acc_t = chunk_acc_t<scalar_t>;
+    const acc_t sum = pipelined_sum<acc_t>(len, [p](int64_t i) { return acc_t(p[i]); });
+    const acc_t mean = sum / static_cast<acc_t>(len);
+    const acc_t m2 = pipelined_sum<acc_t>(len, [p, mean](int64_t i) {
+      const acc_t d = p[i] - mean;
+      return d * d;
+    });
     w.merge(len, static_cast<double>(mean), static_cast<double>(m2));
   }
 }
