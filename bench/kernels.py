@@ -2,7 +2,7 @@
 
 Each layer is timed for ours and torch's in the same run, forward and
 forward+backward (input, weight and bias gradients), as the median of repeated
-runs after warm-up. Prints a table with both times, the speed-up (torch time /
+runs after warm-up, ours and torch's taking turns within each round. Prints a table with both times, the speed-up (torch time /
 our time), GFLOP/s (convolution) or GB/s (batch norm: 2 x tensor bytes / time,
 the traffic of one read and one write), and the geometric-mean speed-up.
 
@@ -67,18 +67,24 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def median_seconds(fn: Callable[[], object], device: torch.device, repeat: int, warmup: int) -> float:
-    """Median wall time of fn() over `repeat` runs after `warmup` runs."""
-    for _ in range(warmup):
-        fn()
+def median_seconds(fns: dict[str, Callable[[], object]], device: torch.device, repeat: int, warmup: int) -> dict[str, float]:
+    """Median wall time of each function, the functions timed in turn within each round.
+
+    Interleaving keeps the comparison fair when the machine's speed drifts
+    (other load, clock changes) during the run.
+    """
+    for fn in fns.values():
+        for _ in range(warmup):
+            fn()
     synchronize(device)
-    times = []
+    times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        synchronize(device)
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            synchronize(device)
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def layer_functions(layer: Layer, device: torch.device, dtype: torch.dtype):
@@ -117,10 +123,13 @@ def measure(layer: Layer, device: torch.device, dtype: torch.dtype, repeat: int,
     with torch.no_grad():
         grad = torch.randn_like(theirs())
     result = {}
-    for side, fn in (("ours", ours), ("torch", theirs)):
-        with torch.no_grad():
-            result[f"{side}_fwd"] = median_seconds(fn, device, repeat, warmup)
-        result[f"{side}_fwdbwd"] = median_seconds(forward_backward(fn, leaves, grad), device, repeat, warmup)
+    with torch.no_grad():
+        forward = median_seconds({"ours": ours, "torch": theirs}, device, repeat, warmup)
+    both = {"ours": forward_backward(ours, leaves, grad), "torch": forward_backward(theirs, leaves, grad)}
+    forward_and_backward = median_seconds(both, device, repeat, warmup)
+    for side in ("ours", "torch"):
+        result[f"{side}_fwd"] = forward[side]
+        result[f"{side}_fwdbwd"] = forward_and_backward[side]
     if layer.is_conv:
         n, cin, h, w = layer.shape
         ho = h + 2 * layer.padding - layer.kernel + 1
@@ -135,7 +144,7 @@ def copy_bandwidth(device: torch.device, repeat: int) -> float:
     """GB/s of a 256 MB tensor copy (read + write counted), for scale."""
     src = torch.empty(64 * 2**20, device=device)
     dst = torch.empty_like(src)
-    seconds = median_seconds(lambda: dst.copy_(src), device, repeat, 2)
+    seconds = median_seconds({"copy": lambda: dst.copy_(src)}, device, repeat, 2)["copy"]
     return 2 * src.numel() * 4 / seconds / 1e9
 
 

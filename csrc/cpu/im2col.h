@@ -2,12 +2,11 @@
 //
 // col has K = C*kh*kw rows (channel, kernel row, kernel column) and P = Ho*Wo
 // columns (output pixels) of one image; rows are `ld` apart (ld >= P), so
-// several images can sit side by side in one column matrix. For each (channel, kernel tap) the range of output
-// columns whose input pixel lies inside the image is computed once, so the
-// inner loops are branch-free copies (unit stride when stride is 1).
+// several images can sit side by side in one column matrix.
 #pragma once
 
-#include <algorithm>
+#include "cpu/memory.h"
+
 #include <cstdint>
 
 namespace zoo::cpu {
@@ -23,89 +22,99 @@ struct ConvGeometry {
   int64_t P() const { return Ho * Wo; }
 };
 
-// First output index o in [0, out) with 0 <= o*stride + offset, and one past
-// the last with o*stride + offset < size: the outputs that read inside the image.
-inline void valid_output_range(int64_t offset, int64_t stride, int64_t size, int64_t out,
-                               int64_t& first, int64_t& last) {
-  // o*stride + offset >= 0  <=>  o >= ceil(-offset / stride)
-  first = offset >= 0 ? 0 : (-offset + stride - 1) / stride;
-  // o*stride + offset <= size - 1  <=>  o <= floor((size - 1 - offset) / stride)
-  const int64_t hi = size - 1 - offset;
-  last = hi < 0 ? 0 : hi / stride + 1;
-  first = std::min(first, out);
-  last = std::clamp(last, first, out);
-}
-
 // Zero n values; most calls have n == 0 (no padding there), so skip those cheaply.
 template <typename scalar_t>
 inline void zero(scalar_t* p, int64_t n) {
-  if (n > 0) std::fill(p, p + n, scalar_t(0));
+  for (int64_t k = 0; k < n; ++k) p[k] = scalar_t(0);
 }
 
+// x (C, H, W) surrounded by (ph, pw) zeros into out (C, H + 2ph, W + 2pw).
+template <typename scalar_t>
+void pad_image(const scalar_t* x, const ConvGeometry& g, scalar_t* out) {
+  const int64_t Hp = g.H + 2 * g.ph, Wp = g.W + 2 * g.pw;
+  for (int64_t c = 0; c < g.C; ++c) {
+    scalar_t* plane = out + c * Hp * Wp;
+    zero(plane, g.ph * Wp);
+    for (int64_t h = 0; h < g.H; ++h) {
+      scalar_t* row = plane + (g.ph + h) * Wp;
+      const scalar_t* src = x + (c * g.H + h) * g.W;
+      zero(row, g.pw);
+#pragma omp simd
+      for (int64_t w = 0; w < g.W; ++w) row[g.pw + w] = src[w];
+      zero(row + g.pw + g.W, g.pw);
+    }
+    zero(plane + (g.ph + g.H) * Wp, g.ph * Wp);
+  }
+}
+
+// The (channel, kernel row, kernel column) loops shared by im2col and col2im
+// over a source of (C, Hs, Ws) that every window lies inside (padding, if
+// any, already applied): op(column row, first source value) per row of col.
+template <typename Op>
+inline void for_each_column_row(const ConvGeometry& g, int64_t Hs, int64_t Ws, int64_t ld, const Op& op) {
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t i = 0; i < g.kh; ++i)
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const int64_t row = (c * g.kh + i) * g.kw + j;
+        const int64_t source = (c * Hs + i * g.dh) * Ws + j * g.dw;
+        for (int64_t oh = 0; oh < g.Ho; ++oh) op(row * ld + oh * g.Wo, source + oh * g.sh * Ws);
+      }
+}
+
+// im2col of one image into col (K rows, `ld` apart). Padding is applied once
+// to a copy of the image, so the copies below need no bounds checks.
 template <typename scalar_t>
 void im2col(const scalar_t* x, const ConvGeometry& g, scalar_t* col, int64_t ld) {
-  for (int64_t c = 0; c < g.C; ++c) {
-    const scalar_t* xc = x + c * g.H * g.W;
-    for (int64_t i = 0; i < g.kh; ++i) {
-      const int64_t row_offset = i * g.dh - g.ph;
-      int64_t oh0, oh1;
-      valid_output_range(row_offset, g.sh, g.H, g.Ho, oh0, oh1);
-      for (int64_t j = 0; j < g.kw; ++j) {
-        const int64_t col_offset = j * g.dw - g.pw;
-        int64_t ow0, ow1;
-        valid_output_range(col_offset, g.sw, g.W, g.Wo, ow0, ow1);
-        scalar_t* out = col + ((c * g.kh + i) * g.kw + j) * ld;
-        zero(out, oh0 * g.Wo);
-        for (int64_t oh = oh0; oh < oh1; ++oh) {
-          scalar_t* orow = out + oh * g.Wo;
-          const scalar_t* xrow = xc + (oh * g.sh + row_offset) * g.W;
-          zero(orow, ow0);
-          if (g.sw == 1 && ow1 > ow0) {
-            // An inline loop: rows are short, and a memcpy call per row cost more than the copy.
-            const scalar_t* src = xrow + ow0 + col_offset;
-            scalar_t* dst = orow + ow0;
-#pragma omp simd
-            for (int64_t k = 0; k < ow1 - ow0; ++k) dst[k] = src[k];
-          } else if (g.sw != 1) {
-            for (int64_t ow = ow0; ow < ow1; ++ow) orow[ow] = xrow[ow * g.sw + col_offset];
-          }
-          zero(orow + ow1, g.Wo - ow1);
-        }
-        zero(out + oh1 * g.Wo, g.P() - oh1 * g.Wo);
-      }
-    }
+  const int64_t Hs = g.H + 2 * g.ph, Ws = g.W + 2 * g.pw;
+  const scalar_t* src = x;
+  if (g.ph > 0 || g.pw > 0) {
+    scalar_t* padded = static_cast<scalar_t*>(thread_scratch(2, sizeof(scalar_t) * g.C * Hs * Ws));
+    pad_image(x, g, padded);
+    src = padded;
   }
+  const int64_t Wo = g.Wo, sw = g.sw;
+  for_each_column_row(g, Hs, Ws, ld, [&](int64_t to, int64_t from) {
+    scalar_t* d = col + to;
+    const scalar_t* s = src + from;
+    if (sw == 1) {
+#pragma omp simd
+      for (int64_t ow = 0; ow < Wo; ++ow) d[ow] = s[ow];
+    } else {
+      for (int64_t ow = 0; ow < Wo; ++ow) d[ow] = s[ow * sw];
+    }
+  });
 }
 
-// dx += col2im(col); dx must be zeroed by the caller.
+// dx += col2im(col) for one image. With padding, columns are summed into a
+// padded scratch image whose interior is then added to dx.
 template <typename scalar_t>
 void col2im_add(const scalar_t* col, int64_t ld, const ConvGeometry& g, scalar_t* dx) {
-  for (int64_t c = 0; c < g.C; ++c) {
-    scalar_t* dxc = dx + c * g.H * g.W;
-    for (int64_t i = 0; i < g.kh; ++i) {
-      const int64_t row_offset = i * g.dh - g.ph;
-      int64_t oh0, oh1;
-      valid_output_range(row_offset, g.sh, g.H, g.Ho, oh0, oh1);
-      for (int64_t j = 0; j < g.kw; ++j) {
-        const int64_t col_offset = j * g.dw - g.pw;
-        int64_t ow0, ow1;
-        valid_output_range(col_offset, g.sw, g.W, g.Wo, ow0, ow1);
-        const scalar_t* in = col + ((c * g.kh + i) * g.kw + j) * ld;
-        for (int64_t oh = oh0; oh < oh1; ++oh) {
-          const scalar_t* irow = in + oh * g.Wo;
-          scalar_t* xrow = dxc + (oh * g.sh + row_offset) * g.W;
-          if (g.sw == 1 && ow1 > ow0) {
-            scalar_t* shifted = xrow + col_offset + ow0;  // in range: ow0 + col_offset >= 0
-            const scalar_t* src = irow + ow0;
-#pragma omp simd
-            for (int64_t k = 0; k < ow1 - ow0; ++k) shifted[k] += src[k];
-          } else if (g.sw != 1) {
-            for (int64_t ow = ow0; ow < ow1; ++ow) xrow[ow * g.sw + col_offset] += irow[ow];
-          }
-        }
-      }
-    }
+  const int64_t Hs = g.H + 2 * g.ph, Ws = g.W + 2 * g.pw;
+  const bool padded = g.ph > 0 || g.pw > 0;
+  scalar_t* dst = dx;
+  if (padded) {
+    dst = static_cast<scalar_t*>(thread_scratch(2, sizeof(scalar_t) * g.C * Hs * Ws));
+    zero(dst, g.C * Hs * Ws);
   }
+  const int64_t Wo = g.Wo, sw = g.sw;
+  for_each_column_row(g, Hs, Ws, ld, [&](int64_t from, int64_t to) {
+    const scalar_t* s = col + from;
+    scalar_t* d = dst + to;
+    if (sw == 1) {
+#pragma omp simd
+      for (int64_t ow = 0; ow < Wo; ++ow) d[ow] += s[ow];
+    } else {
+      for (int64_t ow = 0; ow < Wo; ++ow) d[ow * sw] += s[ow];
+    }
+  });
+  if (!padded) return;
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t h = 0; h < g.H; ++h) {
+      const scalar_t* src = dst + (c * Hs + g.ph + h) * Ws + g.pw;
+      scalar_t* row = dx + (c * g.H + h) * g.W;
+#pragma omp simd
+      for (int64_t w = 0; w < g.W; ++w) row[w] += src[w];
+    }
 }
 
 }  // namespace zoo::cpu

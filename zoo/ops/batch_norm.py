@@ -160,11 +160,10 @@ def batch_norm(
             f"{_OP}: expected more than 1 value per channel when training, got input size {tuple(x.shape)}"
         )
     y, mean, _invstd, var_unbiased = batch_norm_train(x, weight, bias, eps)
-    if running_mean is not None or running_var is not None:
-        with torch.no_grad():
-            # torch's own kernels blend in double; so do we, then round once.
-            if running_mean is not None:
-                running_mean.copy_(momentum * mean.double() + (1 - momentum) * running_mean.double())
-            if running_var is not None:
-                running_var.copy_(momentum * var_unbiased.double() + (1 - momentum) * running_var.double())
+    # running = (1 - momentum) * running + momentum * batch, in one fused op each.
+    with torch.no_grad():
+        if running_mean is not None:
+            running_mean.lerp_(mean, momentum)
+        if running_var is not None:
+            running_var.lerp_(var_unbiased, momentum)
     return y
