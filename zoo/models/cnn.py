@@ -1,0 +1,101 @@
+"""CNN: configurable convolution + pooling blocks followed by a DNN head."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+import zoo.nn
+from zoo.models.dnn import DNN
+from zoo.models.layers import init_weights, make_activation, width_factor
+
+__all__ = ["ConvBlock", "CNN"]
+
+
+@dataclass(frozen=True)
+class ConvBlock:
+    """One convolution block: Conv2d(kernel, padding, stride 1) -> [BN] -> activation -> [max-pool].
+
+    Attributes:
+        channels: output feature maps.
+        kernel: square kernel size.
+        padding: zero padding on each side.
+        pool: max-pool size and stride; 1 (or 0) means no pooling.
+    """
+
+    channels: int
+    kernel: int = 3
+    padding: int = 0
+    pool: int = 2
+
+
+def _as_block(block: ConvBlock | Mapping) -> ConvBlock:
+    # Blocks may come from JSON/TOML as plain dicts.
+    return block if isinstance(block, ConvBlock) else ConvBlock(**block)
+
+
+class CNN(nn.Module):
+    """Convolutional network: ``features`` (conv blocks) then ``classifier`` (a :class:`DNN`).
+
+    Convolutions are :class:`zoo.nn.Conv2d`; with ``batch_norm`` each conv is
+    followed by a :class:`zoo.nn.BatchNorm2d` (and each hidden head layer by a
+    :class:`zoo.nn.BatchNorm1d`). With ``activation='maxout'`` each conv has
+    ``pieces * channels`` outputs and the maximum is taken over the pieces.
+
+    Args:
+        in_channels: image channels.
+        input_size: image ``(height, width)``; fixes the head's input size.
+        num_classes: outputs (logits).
+        blocks: the conv blocks, as :class:`ConvBlock` or dicts of its fields.
+        hidden: hidden widths of the head (``()``: one Linear layer).
+        activation, alpha, pieces, batch_norm, dropout_input, dropout_hidden,
+        init, init_std: as for :class:`DNN`; the activation, batch norm and
+            init apply to the conv blocks too, the dropouts to the head only.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        input_size: Sequence[int],
+        num_classes: int,
+        blocks: Sequence[ConvBlock | Mapping],
+        hidden: Sequence[int] = (),
+        activation: str = "relu",
+        alpha: float | None = None,
+        pieces: int = 2,
+        batch_norm: bool = False,
+        dropout_input: float = 0.0,
+        dropout_hidden: float = 0.0,
+        init: str = "default",
+        init_std: float = 0.01,
+    ) -> None:
+        super().__init__()
+        factor = width_factor(activation, pieces)
+        height, width = input_size
+        layers: list[nn.Module] = []
+        channels = in_channels
+        for block in map(_as_block, blocks):
+            layers.append(zoo.nn.Conv2d(channels, block.channels * factor, block.kernel, padding=block.padding))
+            if batch_norm:
+                layers.append(zoo.nn.BatchNorm2d(block.channels * factor))
+            layers.append(make_activation(activation, alpha, pieces))
+            height, width = (s + 2 * block.padding - block.kernel + 1 for s in (height, width))
+            if block.pool > 1:
+                layers.append(nn.MaxPool2d(block.pool))
+                height, width = height // block.pool, width // block.pool
+            if height < 1 or width < 1:
+                raise ValueError(f"{block} shrinks a {tuple(input_size)} input to nothing; use a larger input or padding")
+            channels = block.channels
+        self.features = nn.Sequential(*layers)
+        self.classifier = DNN(
+            channels * height * width, num_classes, hidden, activation, alpha, pieces,
+            batch_norm, dropout_input, dropout_hidden,
+        )
+        init_weights(self, init, init_std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, num_classes)`` for images ``(N, C, H, W)``."""
+        return self.classifier(self.features(x))

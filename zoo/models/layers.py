@@ -1,0 +1,97 @@
+"""Building blocks shared by the model families: activations (Maxout included) and weight init."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+__all__ = ["ACTIVATIONS", "INITS", "Maxout", "make_activation", "width_factor", "init_weights"]
+
+ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "maxout")
+INITS = ("default", "he", "normal")
+
+# Slope of LeakyReLU / alpha of ELU when none is given (torch's own defaults).
+_DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0}
+
+
+class Maxout(nn.Module):
+    """Maximum over ``pieces`` consecutive channels of dimension 1: ``(N, k*C, ...) -> (N, C, ...)``.
+
+    Put after a Linear (or Conv2d) layer with ``k*C`` outputs to get a maxout
+    unit with ``k`` linear pieces per output channel.
+    """
+
+    def __init__(self, pieces: int) -> None:
+        super().__init__()
+        if pieces < 2:
+            raise ValueError(f"maxout needs at least 2 pieces, got {pieces}")
+        self.pieces = pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Take the maximum of each group of ``pieces`` channels."""
+        return x.unflatten(1, (-1, self.pieces)).amax(dim=2)
+
+    def extra_repr(self) -> str:
+        """Shown in the module's repr."""
+        return f"pieces={self.pieces}"
+
+
+def _check_activation(name: str) -> None:
+    if name not in ACTIVATIONS:
+        raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATIONS}")
+
+
+def width_factor(activation: str, pieces: int) -> int:
+    """How many pre-activation channels each output channel needs: ``pieces`` for maxout, else 1."""
+    _check_activation(activation)
+    return pieces if activation == "maxout" else 1
+
+
+def make_activation(activation: str, alpha: float | None = None, pieces: int = 2) -> nn.Module:
+    """Return the activation module.
+
+    Args:
+        activation: ``'relu'``, ``'leaky_relu'`` (slope ``alpha``, default 0.01),
+            ``'elu'`` (``alpha``, default 1.0), ``'selu'`` or ``'maxout'``
+            (``pieces`` linear pieces; the layer before it must have
+            :func:`width_factor` times more outputs).
+        alpha: parameter of LeakyReLU / ELU; must be None for the others.
+        pieces: maxout pieces (ignored by the other activations).
+    """
+    _check_activation(activation)
+    if alpha is not None and activation not in _DEFAULT_ALPHA:
+        raise ValueError(f"alpha is only used by leaky_relu and elu, not {activation!r}")
+    if activation == "relu":
+        return nn.ReLU()
+    if activation == "leaky_relu":
+        return nn.LeakyReLU(_DEFAULT_ALPHA["leaky_relu"] if alpha is None else alpha)
+    if activation == "elu":
+        return nn.ELU(_DEFAULT_ALPHA["elu"] if alpha is None else alpha)
+    if activation == "selu":
+        return nn.SELU()
+    return Maxout(pieces)
+
+
+@torch.no_grad()
+def init_weights(model: nn.Module, init: str = "default", std: float = 0.01) -> None:
+    """Re-initialise every Linear and Conv2d layer of ``model``.
+
+    Args:
+        init: ``'default'`` keeps torch's initialisation; ``'he'`` draws weights
+            from N(0, 2/fan_in) (He et al. 2015, fan_in = inputs x kernel area);
+            ``'normal'`` draws them from N(0, std^2). Biases are zeroed for
+            ``'he'`` and ``'normal'``.
+        std: standard deviation for ``'normal'``.
+    """
+    if init not in INITS:
+        raise ValueError(f"unknown init {init!r}; expected one of {INITS}")
+    if init == "default":
+        return
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, nn.Conv2d)):
+            if init == "he":
+                nn.init.kaiming_normal_(module.weight, mode="fan_in", nonlinearity="relu")
+            else:
+                nn.init.normal_(module.weight, 0.0, std)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)

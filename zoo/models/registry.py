@@ -1,0 +1,123 @@
+"""Model registry in the style of timm: ``@register_model``, ``list_models``, ``create_model``."""
+
+from __future__ import annotations
+
+import fnmatch
+import inspect
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+from torch import nn
+
+from zoo.data import dataset_info
+
+__all__ = ["ModelConfig", "register_model", "list_models", "model_config", "create_model"]
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """What a preset was designed for.
+
+    Attributes:
+        name: registry name.
+        dataset: the dataset the preset was designed for (see :func:`zoo.data.dataset_info`).
+        num_classes, in_channels, input_size: its default output count, image
+            channels and ``(height, width)``, taken from that dataset.
+        mean, std: per-channel normalisation of that dataset (inputs are
+            normalised by the data loader, not by the model).
+        recipe: recommended training settings, as :class:`zoo.train.TrainConfig`
+            field values (a starting point, not a tuned result).
+        description: the first line of the preset's docstring.
+    """
+
+    name: str
+    dataset: str
+    num_classes: int
+    in_channels: int
+    input_size: tuple[int, int]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    recipe: Mapping[str, Any] = field(default_factory=dict)
+    description: str = ""
+
+
+_REGISTRY: dict[str, tuple[Callable[..., nn.Module], ModelConfig]] = {}
+
+
+def register_model(
+    dataset: str, recipe: Mapping[str, Any] | None = None
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Decorator registering a preset under its function name.
+
+    The function must accept ``num_classes``, ``in_channels`` and
+    ``input_size`` (filled from ``dataset`` unless overridden) plus any
+    architecture overrides, and return the model::
+
+        @register_model("mnist", recipe={"optimizer": "adam", "lr": 1e-3})
+        def mnist_tiny(num_classes, in_channels, input_size, **overrides):
+            \"\"\"A tiny MLP.\"\"\"
+            return DNN(in_channels * input_size[0] * input_size[1], num_classes, (32,), **overrides)
+    """
+    info = dataset_info(dataset)
+
+    def decorate(fn: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        name = fn.__name__
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        config = ModelConfig(
+            name=name,
+            dataset=info.name,
+            num_classes=info.num_classes,
+            in_channels=info.in_channels,
+            input_size=info.image_size,
+            mean=info.mean,
+            std=info.std,
+            recipe=MappingProxyType(dict(recipe or {})),
+            description=(inspect.getdoc(fn) or "").split("\n")[0],
+        )
+        _REGISTRY[name] = (fn, config)
+        return fn
+
+    return decorate
+
+
+def list_models(pattern: str = "*") -> list[str]:
+    """Sorted names of the registered presets matching a shell-style ``pattern`` (e.g. ``'nin_*'``)."""
+    return sorted(name for name in _REGISTRY if fnmatch.fnmatch(name, pattern))
+
+
+def _lookup(name: str) -> tuple[Callable[..., nn.Module], ModelConfig]:
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(f"unknown model {name!r}; `zoo list` shows the {len(_REGISTRY)} presets") from None
+
+
+def model_config(name: str) -> ModelConfig:
+    """Return the :class:`ModelConfig` of preset ``name``."""
+    return _lookup(name)[1]
+
+
+def create_model(name: str, dataset: str | None = None, **overrides: Any) -> nn.Module:
+    """Build preset ``name``.
+
+    Args:
+        name: a name from :func:`list_models`.
+        dataset: build for this dataset instead (its classes, channels and image
+            size), e.g. ``create_model('nin_relu', dataset='mnist')``.
+        **overrides: ``num_classes``, ``in_channels``, ``input_size`` and any
+            argument of the preset's model class (``batch_norm=True``,
+            ``activation='elu'``, ``hidden=(200, 200)``, ...).
+    """
+    fn, config = _lookup(name)
+    info = dataset_info(dataset or config.dataset)
+    kwargs: dict[str, Any] = {
+        "num_classes": info.num_classes,
+        "in_channels": info.in_channels,
+        "input_size": info.image_size,
+    }
+    kwargs.update(overrides)
+    kwargs["input_size"] = tuple(kwargs["input_size"])  # JSON gives lists
+    return fn(**kwargs)

@@ -1,0 +1,54 @@
+"""Evaluate a saved checkpoint on any split, with only the checkpoint file as input."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo.data import ImageDataset, dataset_info, get_dataset
+from zoo.train.batches import eval_batches
+from zoo.train.checkpoint import load_checkpoint, model_from_checkpoint
+from zoo.train.loop import EvalResult, evaluate
+
+__all__ = ["evaluate_checkpoint"]
+
+
+def evaluate_checkpoint(
+    path: str | Path,
+    dataset: str | None = None,
+    split: str = "test",
+    data_dir: str | None = None,
+    batch_size: int = 1000,
+    max_batches: int | None = None,
+    device: str = "cpu",
+) -> tuple[EvalResult, dict[str, Any]]:
+    """Rebuild the checkpoint's model and evaluate it.
+
+    Args:
+        path: a checkpoint file or a run directory.
+        dataset: defaults to the dataset it was trained on; another one must
+            have the same image shape and number of classes. Images are
+            normalised with the checkpoint's mean/std either way.
+        split: ``'test'``, ``'val'`` or ``'train'`` (val/train use the training
+            run's ``val_size`` so they are the same images it saw).
+
+    Returns:
+        ``(result, checkpoint)``; the checkpoint dict holds the model and run details.
+    """
+    checkpoint = load_checkpoint(path)
+    data = checkpoint["data"]
+    name = dataset or data["dataset"]
+    info = dataset_info(name)
+    if (info.num_classes, info.in_channels, list(info.image_size)) != (
+        len(data["classes"]), data["in_channels"], list(data["image_size"])
+    ):
+        raise ValueError(f"{name} images/classes do not match the checkpoint's dataset {data['dataset']}")
+    val_size = checkpoint["train_config"]["val_size"] if name == data["dataset"] else None
+    loaded = get_dataset(name, split, root=data_dir, val_size=val_size)
+    # The model expects the normalisation it was trained with.
+    images = ImageDataset(loaded.images, loaded.labels, data["mean"], data["std"], classes=loaded.classes)
+    model = model_from_checkpoint(checkpoint).to(device)
+    batches = eval_batches(images, batch_size, max_batches)
+    return evaluate(model, batches, info.num_classes, torch.device(device)), checkpoint

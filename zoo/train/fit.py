@@ -1,0 +1,204 @@
+"""fit(): train a preset on a dataset, writing metrics, plots and checkpoints to a run directory."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+import zoo
+from zoo.data import ImageDataset, dataset_info, get_dataset
+from zoo.models import create_model
+from zoo.train.batches import count_batches, eval_batches, iterate_batches
+from zoo.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from zoo.train.config import RUNTIME_FIELDS, TrainConfig
+from zoo.train.files import atomic_write_text
+from zoo.train.loop import DivergenceError, EvalResult, evaluate, train_one_epoch
+from zoo.train.metrics import write_history, write_results
+from zoo.train.optim import build_optimizer, build_scheduler
+from zoo.train.plots import plot_confusion_matrix, plot_learning_curves
+from zoo.train.progress import progress_bar, say
+from zoo.train.rng import data_generator, get_rng_state, seed_everything, set_rng_state
+
+__all__ = ["RunResult", "fit"]
+
+
+@dataclass
+class RunResult:
+    """What :func:`fit` leaves behind: the run directory, per-epoch history, test evaluation and results dict."""
+
+    run_dir: Path
+    history: list[dict[str, Any]]
+    test: EvalResult
+    results: dict[str, Any]
+
+
+def _model_spec(config: TrainConfig) -> dict[str, Any]:
+    # Explicit constructor arguments, so the checkpoint alone rebuilds the model.
+    info = dataset_info(config.dataset)
+    args = {"num_classes": info.num_classes, "in_channels": info.in_channels, "input_size": list(info.image_size)}
+    return {"name": config.model, "args": {**args, **config.model_args}}
+
+
+def _data_spec(config: TrainConfig) -> dict[str, Any]:
+    info = dataset_info(config.dataset)
+    return {
+        "dataset": info.name, "mean": list(info.mean), "std": list(info.std), "classes": list(info.classes),
+        "in_channels": info.in_channels, "image_size": list(info.image_size),
+    }
+
+
+def _check_same_run(saved: dict[str, Any], config: TrainConfig) -> None:
+    current = config.to_dict()
+    changed = [k for k in current if k not in RUNTIME_FIELDS and saved.get(k) != current[k]]
+    if changed:
+        details = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
+        raise ValueError(f"--resume with different settings ({details}); only {RUNTIME_FIELDS} may change")
+
+
+def _load_data(config: TrainConfig, split: str) -> ImageDataset:
+    augment = config.augment and split == "train"
+    return get_dataset(config.dataset, split, root=config.data_dir, val_size=config.val_size, augment=augment)
+
+
+def _diverged(epoch: int, reason: str, checkpoint: Path, last_good: int) -> DivergenceError:
+    kept = f"the last good checkpoint ({checkpoint}, epoch {last_good}) is kept" if last_good else "no checkpoint was written"
+    return DivergenceError(
+        f"training diverged in epoch {epoch}: {reason}; {kept}. Try a lower learning rate (--lr)."
+    )
+
+
+def fit(
+    config: TrainConfig,
+    run_dir: str | Path,
+    resume: bool = False,
+    on_epoch_end: Callable[[int, dict[str, Any]], None] | None = None,
+) -> RunResult:
+    """Train ``config.model`` on ``config.dataset``, then evaluate it on the test split.
+
+    Every epoch writes ``checkpoint.pt`` (atomically), ``metrics.csv`` and
+    ``metrics.json``; the end writes ``results.json``,
+    ``confusion_matrix.csv``, ``learning_curves.png`` and
+    ``confusion_matrix.png``; ``config.json`` records the settings.
+
+    Args:
+        config: the run's settings; ``config.seed`` fixes init, data order,
+            augmentation and dropout, so the same config gives the same numbers.
+        run_dir: output directory (created if needed).
+        resume: continue from ``run_dir/checkpoint.pt`` (if there is one) with
+            results identical to an uninterrupted run. Only
+            :data:`~zoo.train.config.RUNTIME_FIELDS` may differ from the saved config.
+        on_epoch_end: called as ``on_epoch_end(epoch, row)`` after each epoch's checkpoint is written.
+
+    Raises:
+        DivergenceError: the loss became NaN/inf; the last good checkpoint is kept.
+        FileExistsError: ``run_dir`` already holds a checkpoint and ``resume`` is False.
+    """
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / CHECKPOINT_NAME
+    if ckpt_path.exists() and not resume:
+        raise FileExistsError(f"{ckpt_path} exists: pass resume=True (--resume) to continue it, or use another run directory")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = torch.device(config.device)
+
+    train_set = _load_data(config, "train")
+    val_set = _load_data(config, "val") if config.val_size != 0 else None
+    num_classes = dataset_info(config.dataset).num_classes
+    model_spec, data_spec = _model_spec(config), _data_spec(config)
+
+    seed_everything(config.seed)
+    model = create_model(model_spec["name"], **model_spec["args"]).to(device)
+    optimizer = build_optimizer(model, config)
+    scheduler, per_batch = build_scheduler(optimizer, config)
+    generator = data_generator(config.seed)
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    if resume and ckpt_path.exists():
+        checkpoint = load_checkpoint(ckpt_path)
+        _check_same_run(checkpoint["train_config"], config)
+        model.load_state_dict(checkpoint["state_dict"])
+        optimizer.load_state_dict(checkpoint["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(checkpoint["scheduler"])
+        set_rng_state(checkpoint["rng"], generator)
+        history = list(checkpoint["history"])
+        start_epoch = checkpoint["epoch"]
+        say(f"resuming {ckpt_path} after epoch {start_epoch}", config.quiet)
+    atomic_write_text(run_dir / "config.json", json.dumps({
+        "train_config": config.to_dict(), "model": model_spec, "data": data_spec,
+        "zoo_version": zoo.__version__, "torch_version": torch.__version__,
+    }, indent=1) + "\n")
+
+    runner = torch.compile(model) if config.compile else model
+    steps = count_batches(len(train_set), config.batch_size, config.max_batches)
+    with progress_bar(config.epochs, "epochs", config.quiet) as epoch_bar:
+        epoch_bar.update(start_epoch)
+        for epoch in range(start_epoch + 1, config.epochs + 1):
+            started = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            with progress_bar(steps, f"epoch {epoch}", config.quiet, leave=False) as batch_bar:
+                batches = iterate_batches(train_set, config.batch_size, generator, config.max_batches)
+                try:
+                    stats = train_one_epoch(runner, optimizer, batches, device, config.l1,
+                                            scheduler if per_batch else None, batch_bar, penalty_model=model)
+                except DivergenceError as err:
+                    raise _diverged(epoch, str(err), ckpt_path, epoch - 1) from None
+            val = None
+            if val_set is not None:
+                val = evaluate(runner, eval_batches(val_set, config.eval_batch_size, config.max_batches),
+                               num_classes, device)
+                if not math.isfinite(val.loss):
+                    raise _diverged(epoch, f"validation loss is {val.loss}", ckpt_path, epoch - 1)
+            if scheduler is not None and not per_batch:
+                scheduler.step()
+            row = {
+                "epoch": epoch, "lr": lr, "train_loss": stats.loss, "train_acc": stats.accuracy,
+                "val_loss": val.loss if val else None, "val_acc": val.accuracy if val else None,
+                "time_s": time.perf_counter() - started,
+            }
+            history.append(row)
+            save_checkpoint(ckpt_path, {
+                "model": model_spec, "data": data_spec, "train_config": config.to_dict(), "epoch": epoch,
+                "state_dict": model.state_dict(), "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict() if scheduler is not None else None,
+                "rng": get_rng_state(generator), "history": history,
+            })
+            write_history(run_dir, history)
+            epoch_bar.update()
+            val_text = f"  val loss {val.loss:.4f} acc {val.accuracy:.4f}" if val else ""
+            say(f"epoch {epoch}/{config.epochs}  lr {lr:.3g}  train loss {stats.loss:.4f} acc {stats.accuracy:.4f}"
+                f"{val_text}  {row['time_s']:.1f} s", config.quiet)
+            if on_epoch_end is not None:
+                on_epoch_end(epoch, row)
+    return _finish(config, run_dir, runner, history, device, num_classes, data_spec)
+
+
+def _finish(config: TrainConfig, run_dir: Path, runner: torch.nn.Module, history: list[dict[str, Any]],
+            device: torch.device, num_classes: int, data_spec: dict[str, Any]) -> RunResult:
+    # Final test evaluation, results files and plots.
+    test_set = _load_data(config, "test")
+    test = evaluate(runner, eval_batches(test_set, config.eval_batch_size, config.max_batches),
+                    num_classes, device)
+    results = {
+        "model": config.model, "dataset": config.dataset, "epochs": len(history),
+        "test_loss": test.loss, "test_acc": test.accuracy, "test_samples": int(test.confusion.sum()),
+        "final_val_acc": history[-1]["val_acc"] if history else None,
+        "train_time_s": sum(row["time_s"] for row in history),
+        "confusion_matrix": test.confusion.tolist(),
+    }
+    classes = data_spec["classes"]
+    write_results(run_dir, results, test.confusion, classes)
+    title = f"{config.model} on {config.dataset}"
+    plot_learning_curves(history, run_dir / "learning_curves.png", title)
+    plot_confusion_matrix(test.confusion, classes, run_dir / "confusion_matrix.png", f"{title}: test")
+    say(f"test loss {test.loss:.4f}  test acc {test.accuracy:.4f} ({results['test_samples']} images)  -> {run_dir}",
+        config.quiet)
+    return RunResult(run_dir, history, test, results)

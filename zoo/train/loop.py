@@ -1,0 +1,101 @@
+"""One training epoch and one evaluation pass."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from tqdm import tqdm
+
+from zoo.train.metrics import confusion_matrix
+from zoo.train.optim import l1_penalty
+
+__all__ = ["DivergenceError", "EpochStats", "EvalResult", "train_one_epoch", "evaluate"]
+
+Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+class DivergenceError(RuntimeError):
+    """The loss became NaN or infinite: training diverged (try a smaller learning rate)."""
+
+
+@dataclass
+class EpochStats:
+    """Mean cross-entropy loss and accuracy over the samples seen in training mode."""
+
+    loss: float
+    accuracy: float
+
+
+@dataclass
+class EvalResult:
+    """Mean cross-entropy loss, accuracy and confusion matrix (rows: true, columns: predicted)."""
+
+    loss: float
+    accuracy: float
+    confusion: torch.Tensor
+
+
+def train_one_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    batches: Batches,
+    device: torch.device,
+    l1: float = 0.0,
+    batch_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
+    progress: tqdm | None = None,
+    penalty_model: nn.Module | None = None,
+) -> EpochStats:
+    """Run one pass of mini-batch training.
+
+    Args:
+        model: the (possibly compiled) network, put in training mode here.
+        batches: ``(images, labels)`` pairs.
+        l1: weight of the L1 penalty added to the loss.
+        batch_scheduler: a scheduler stepped after every batch (CyclicLR).
+        progress: a tqdm bar to advance per batch, or None.
+        penalty_model: where to find the weights for the L1 penalty
+            (the uncompiled module; defaults to ``model``).
+
+    Raises:
+        DivergenceError: the loss became NaN/inf; no step is taken with it.
+    """
+    model.train()
+    total_loss, correct, seen = 0.0, 0, 0
+    for index, (images, labels) in enumerate(batches):
+        images, labels = images.to(device), labels.to(device)
+        logits = model(images)
+        loss = F.cross_entropy(logits, labels)
+        objective = loss + l1 * l1_penalty(penalty_model or model) if l1 > 0 else loss
+        value = objective.item()
+        if value != value or abs(value) == float("inf"):
+            raise DivergenceError(f"loss is {value} at batch {index + 1}")
+        optimizer.zero_grad(set_to_none=True)
+        objective.backward()
+        optimizer.step()
+        if batch_scheduler is not None:
+            batch_scheduler.step()
+        total_loss += loss.item() * len(labels)
+        correct += int((logits.argmax(dim=1) == labels).sum())
+        seen += len(labels)
+        if progress is not None:
+            progress.update()
+            progress.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+    return EpochStats(total_loss / seen, correct / seen)
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, batches: Batches, num_classes: int, device: torch.device) -> EvalResult:
+    """Loss, accuracy and confusion matrix of ``model`` (in eval mode) over ``batches``."""
+    model.eval()
+    total_loss, seen = 0.0, 0
+    confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
+    for images, labels in batches:
+        logits = model(images.to(device)).cpu()
+        total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
+        confusion += confusion_matrix(labels, logits.argmax(dim=1), num_classes)
+        seen += len(labels)
+    return EvalResult(total_loss / seen, int(confusion.trace()) / seen, confusion)
