@@ -37,6 +37,7 @@ W = torch.randn(4, 3, 3, 3)
         (lambda: conv(X, W, groups=3), NotImplementedError, "groups=3"),
         (lambda: conv(X.to_sparse(), W), TypeError, "layout"),
         (lambda: conv(X.numpy(), W), TypeError, "input must be a torch.Tensor"),
+        (lambda: conv(X, W.to("meta")), RuntimeError, "weight is on meta; zoo has kernels for cpu and cuda only"),
     ],
 )
 def test_conv2d_errors(call, error, match):
