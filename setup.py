@@ -71,7 +71,9 @@ class CMakeBuild(build_ext):
 
 
 setup(
-    packages=find_packages(include=["zoo", "zoo.*"]),
+    # The top-level export/ stage installs as zoo.export (no generic `export` module in site-packages).
+    packages=find_packages(include=["zoo", "zoo.*"]) + ["zoo.export"],
+    package_dir={"zoo.export": "export"},
     ext_modules=[CMakeExtension("zoo._C")],
     cmdclass={"build_ext": CMakeBuild},
 )

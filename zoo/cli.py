@@ -1,4 +1,4 @@
-"""The ``zoo`` command: list presets, train one on a dataset, evaluate a checkpoint.
+"""The ``zoo`` command: list presets, train one on a dataset, evaluate a checkpoint, export it to ONNX, predict.
 
 Run ``zoo --help`` or ``zoo COMMAND --help``; also runnable as ``python -m zoo``.
 """
@@ -33,6 +33,9 @@ examples:
   zoo train nin_relu_bn --optimizer sgd --lr 0.1 --momentum 0.9 --schedule step --milestones 60 90
   zoo train mnist_cnn --out runs/a --resume          continue runs/a after a crash (same options)
   zoo eval runs/a                                    test accuracy of runs/a/checkpoint.pt
+  zoo export runs/a -o a.onnx --fold-bn              ONNX file + onnxruntime validation on the test split
+  zoo predict a.onnx digit.png                       classify images with onnxruntime only
+  zoo predict a.onnx --dataset                       onnxruntime accuracy on the model's test split
 
 Data is read from --data-dir, else $ZOO_DATA, else ~/.cache/zoo/data.
 """
@@ -144,7 +147,55 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
     evaluator.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     evaluator.add_argument("--json", action="store_true", help="print the result as JSON")
+    _add_export_parser(sub)
+    from zoo.export.predict import add_arguments as add_predict_arguments
+
+    predictor = sub.add_parser("predict", help="classify images with an exported model (onnxruntime only)",
+                               description="Classify image files, or measure accuracy on a dataset split, with an "
+                               "exported .onnx file in onnxruntime; normalisation and class names come from the "
+                               "file's metadata. `python -m zoo.export.predict` does the same without loading torch.")
+    add_predict_arguments(predictor)
     return parser
+
+
+_EXPORT_HELP = """\
+Export a checkpoint (or run directory, or an untrained preset by name) to ONNX
+with standard operators only (Conv, BatchNormalization, Gemm...), a dynamic
+batch dimension and zoo metadata (model, classes, mean/std, input shape,
+dataset, version). Then validate it: onnx.checker (full_check), and onnxruntime
+(CPU, and CUDA when present) against the torch model on the checkpoint's test
+split (random images for an untrained preset or with --random) at batch 1 and
+--batch-size: max abs logit difference within --atol and the same top-1 class.
+The report goes to OUTPUT with the suffix .validation.json. Exit status 1 if
+validation fails.
+"""
+
+
+def _add_export_parser(sub: argparse._SubParsersAction) -> None:
+    from zoo.export.opsets import DEFAULT_OPSET, MIN_OPSET
+    from zoo.export.validate import DEFAULT_ATOL
+
+    p = sub.add_parser("export", help="export a checkpoint to ONNX and validate it in onnxruntime",
+                       description=_EXPORT_HELP, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("checkpoint", help="checkpoint file, run directory, or a preset name (exported untrained)")
+    p.add_argument("-o", "--output", required=True, metavar="FILE", help="the .onnx file to write")
+    p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
+                   help=f"ONNX opset, {MIN_OPSET} up to what onnxruntime supports (default: {DEFAULT_OPSET})")
+    p.add_argument("--fold-bn", action="store_true",
+                   help="fold batch norm into the preceding Conv/Gemm (default: keep BatchNormalization nodes)")
+    v = p.add_argument_group("validation")
+    v.add_argument("--split", choices=("test", "val", "train"), default="test", help="default: test")
+    v.add_argument("--data-dir", help="data root (default: $ZOO_DATA, else ~/.cache/zoo/data)")
+    v.add_argument("--samples", type=int, help="use only the first N images of the split (default: all)")
+    v.add_argument("--random", type=int, metavar="N",
+                   help="validate on N random images instead of data (default for untrained presets: 256)")
+    v.add_argument("--batch-size", type=int, default=256, help="the large batch size compared (default: 256)")
+    v.add_argument("--batch1-samples", type=int, default=1000,
+                   help="images compared one at a time (default: 1000; 0: all)")
+    v.add_argument("--atol", type=float, default=DEFAULT_ATOL,
+                   help=f"max abs logit difference (default: {DEFAULT_ATOL})")
+    v.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    v.add_argument("--json", action="store_true", help="print the validation report as JSON")
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -219,10 +270,61 @@ def _eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    # Imported here: onnx and onnxruntime load only for the commands that use them.
+    from zoo.export.onnx_export import export_model, load_for_export
+    from zoo.export.opsets import check_opset
+    from zoo.export.predict import load_split
+    from zoo.export.validate import random_images, report_path, validate_export
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    for name in ("samples", "random", "batch_size"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
+    if args.batch1_samples < 0 or not args.atol >= 0:
+        raise ValueError("--batch1-samples and --atol must be >= 0")
+    check_opset(args.opset)  # before the slow steps
+    model, info = load_for_export(args.checkpoint)
+    # Read the validation data before exporting, so a missing dataset fails before any file is written.
+    if args.random is not None or info.epochs == 0:
+        count = args.random or 256
+        images, labels, inputs = random_images(info, count), None, f"{count} random uint8 images"
+    else:
+        images, labels = load_split(info, None, args.split, args.data_dir)
+        images, labels = images[:args.samples], labels[:args.samples]
+        inputs = f"{info.dataset} {args.split} split ({len(labels)} images)"
+    path = export_model(model, args.output, info, args.opset, args.fold_bn)
+    report = validate_export(path, model, info, images, labels, inputs, batch_sizes=(1, args.batch_size),
+                             batch1_samples=args.batch1_samples or None, atol=args.atol)
+    if args.json:
+        print(json.dumps(report))
+        return 0 if report["passed"] else 1
+    print(f"exported {info.model} ({info.dataset}, {info.epochs} epochs) -> {path}: opset {report['opset']}, "
+          f"{report['nodes']} nodes ({', '.join(report['operators'])}), batch norm "
+          f"{'folded' if args.fold_bn else 'kept'}, {path.stat().st_size / 1e6:.2f} MB")
+    print(f"onnx.checker: {report['checker']}")
+    for c in report["comparisons"]:
+        accuracy = (f"  accuracy torch {c['torch_accuracy']:.4f} / onnxruntime {c['onnxruntime_accuracy']:.4f}"
+                    if "torch_accuracy" in c else "")
+        print(f"{c['provider']} batch {c['batch_size']}: {c['samples']} images, max |logit diff| "
+              f"{c['max_abs_diff']:.2e}, top-1 agreement {100 * c['top1_agreement']:.2f}%{accuracy}"
+              f"{'' if c['passed'] else '  FAILED'}")
+    print(f"validation {'passed' if report['passed'] else 'FAILED'} on {inputs} (atol {args.atol:g}) "
+          f"-> {report_path(path)}")
+    return 0 if report["passed"] else 1
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from zoo.export.predict import run
+
+    return run(args)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the ``zoo`` command line; returns the exit status (0 ok, 1 error or divergence, 2 bad usage)."""
     args = build_parser().parse_args(argv)
-    command = {"list": _list, "train": _train, "eval": _eval}[args.command]
+    command = {"list": _list, "train": _train, "eval": _eval, "export": _export, "predict": _predict}[args.command]
     try:
         return command(args)
     except DivergenceError as err:

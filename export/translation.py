@@ -1,0 +1,45 @@
+"""ONNX translations of zoo's custom ops, for ``torch.onnx.export(dynamo=True, custom_translation_table=...)``.
+
+``zoo::conv2d`` becomes ``Conv`` and ``zoo::batch_norm_eval`` becomes
+``BatchNormalization``: standard ONNX operators only, so any runtime can load
+the file. The functions are written against opset 18, the opset torch's own
+translations use; the exporter converts the whole graph to the requested opset.
+``zoo::batch_norm_train`` (batch statistics) has no entry: an eval-mode model
+never calls it unless a BatchNorm layer has ``track_running_stats=False``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from onnxscript import opset18 as op
+
+import zoo  # noqa: F401  (registers the zoo ops the table's keys name)
+
+__all__ = ["TRANSLATION_TABLE", "conv2d", "batch_norm_eval"]
+
+
+def conv2d(x, weight, bias, stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int]):
+    """``zoo::conv2d`` -> ONNX ``Conv`` (groups 1, zero padding, symmetric pads)."""
+    pads = [*padding, *padding]  # ONNX: begin pads of each axis, then end pads
+    if bias is None:
+        return op.Conv(x, weight, strides=stride, pads=pads, dilations=dilation)
+    return op.Conv(x, weight, bias, strides=stride, pads=pads, dilations=dilation)
+
+
+def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float):
+    """``zoo::batch_norm_eval`` -> ONNX ``BatchNormalization`` (inference form, one output)."""
+    # ONNX needs scale and bias; a layer with affine=False has neither: use 1 and 0.
+    if weight is None:
+        weight = op.Expand(op.CastLike(1.0, running_mean), op.Shape(running_mean))
+    if bias is None:
+        bias = op.Expand(op.CastLike(0.0, running_mean), op.Shape(running_mean))
+    return op.BatchNormalization(x, weight, bias, running_mean, running_var, epsilon=eps)
+
+
+# Keys must be the op overloads (.default): the bare op packet raises a TypeError in the exporter.
+TRANSLATION_TABLE: dict[Callable, Callable] = {
+    torch.ops.zoo.conv2d.default: conv2d,
+    torch.ops.zoo.batch_norm_eval.default: batch_norm_eval,
+}
