@@ -17,6 +17,7 @@ import torch
 
 from zoo.data import DATASETS
 from zoo.models import create_model, list_models, model_config
+from zoo.studies.cli import add_study_parser, run_study_command
 from zoo.train import OPTIMIZERS, SCHEDULES, DivergenceError, TrainConfig, evaluate_checkpoint, fit, read_config_file
 from zoo.train.checkpoint import CHECKPOINT_NAME
 
@@ -148,6 +149,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluator.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     evaluator.add_argument("--json", action="store_true", help="print the result as JSON")
     _add_export_parser(sub)
+    add_study_parser(sub)
     from zoo.export.predict import add_arguments as add_predict_arguments
 
     predictor = sub.add_parser("predict", help="classify images with an exported model (onnxruntime only)",
@@ -324,7 +326,7 @@ def _predict(args: argparse.Namespace) -> int:
 def main(argv: list[str] | None = None) -> int:
     """Run the ``zoo`` command line; returns the exit status (0 ok, 1 error or divergence, 2 bad usage)."""
     args = build_parser().parse_args(argv)
-    command = {"list": _list, "train": _train, "eval": _eval, "export": _export, "predict": _predict}[args.command]
+    command = {"list": _list, "train": _train, "eval": _eval, "export": _export, "predict": _predict, "study": run_study_command}[args.command]
     try:
         return command(args)
     except DivergenceError as err:

@@ -1,0 +1,135 @@
+"""The ``zoo study`` command: run a whole study (a grid of training runs) and write its report.
+
+Wire it into ``zoo/cli.py`` with ``add_study_parser(sub)`` in ``build_parser`` and
+``"study": run_study_command`` in ``main``'s command table. Until then it runs as
+``python -m zoo.studies NAME ...``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import MISSING, fields
+from pathlib import Path
+
+import torch
+
+from zoo.data import DATASETS
+from zoo.studies.plan import StudyOptions, build_config, select_runs
+from zoo.studies.registry import get_study, list_studies
+from zoo.studies.report import write_report
+from zoo.studies.results import StudyPaths
+from zoo.studies.runner import GRADCHECK_STEP, run_study
+from zoo.train import DivergenceError, TrainConfig
+
+__all__ = ["add_study_parser", "main", "run_study_command"]
+
+_DESCRIPTION = """\
+Run a study: every run of its grid is trained with `zoo train`'s engine (one run
+directory each under --runs-dir), its result saved as a small JSON file under
+--out/NAME/runs/, and the report --out/NAME.md (tables, published numbers, checked
+findings, one plot per group) regenerated from those files.
+
+A run whose result file exists is skipped, so rerunning the same command after an
+interruption continues where it stopped (a run cut off mid-training resumes from
+its checkpoint). --report-only rewrites the report from the result files alone.
+"""
+
+_EPILOG = f"""\
+studies: {', '.join(list_studies())}
+
+examples:
+  zoo study mnist-bn-study --threads 1                      the whole study
+  zoo study mnist-bn-study --only 'cnn-*' --list             which runs a pattern selects, and their settings
+  zoo study emnist-mlp-study --dataset fashion-mnist --epochs 10
+  zoo study nin-cifar10-study --epoch-scale 0.05 --device cuda
+  zoo study kmlp-bn-study --only {GRADCHECK_STEP}                 only the numerical gradient check
+  zoo study mnist-bn-study --report-only                     regenerate docs/studies/mnist-bn-study.md
+"""
+
+
+def add_study_parser(subparsers: argparse._SubParsersAction) -> None:
+    """Add the ``study`` command to the ``zoo`` command's subparsers."""
+    p = subparsers.add_parser("study", help="run a study (a grid of runs) and write its report",
+                              description=_DESCRIPTION, epilog=_EPILOG,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("name", choices=list_studies(), metavar="NAME", help="the study: " + ", ".join(list_studies()))
+    p.add_argument("--dataset", choices=sorted(DATASETS),
+                   help="train on this dataset instead of the study's (EMNIST studies: mnist or fashion-mnist here)")
+    p.add_argument("--epoch-scale", type=float, default=1.0, metavar="F",
+                   help="scale every run's epochs, step-schedule milestones and cyclic step size by F (default: 1)")
+    p.add_argument("--epochs", type=int, help="every run trains this many epochs (milestones scale along; "
+                   "wins over --epoch-scale)")
+    p.add_argument("--only", action="extend", nargs="+", default=[], metavar="PATTERN",
+                   help=f"run only runs whose label or group matches a shell-style PATTERN ('{GRADCHECK_STEP}' "
+                   "selects the gradient check); the report still lists every run")
+    p.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
+    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
+    p.add_argument("--data-dir", help="data root (default: $ZOO_DATA, else ~/.cache/zoo/data)")
+    p.add_argument("--max-batches", type=int, help="limit batches per epoch and evaluation (smoke tests)")
+    p.add_argument("--out", default="docs/studies", type=Path,
+                   help="report and result files: OUT/NAME.md and OUT/NAME/ (default: docs/studies)")
+    p.add_argument("--runs-dir", default="runs/studies", type=Path,
+                   help="training run directories: RUNS_DIR/NAME/<label>/ (default: runs/studies)")
+    p.add_argument("--rerun", action="store_true", help="train the selected runs again, replacing their results")
+    p.add_argument("--report-only", action="store_true", help="only rewrite the report from the result files")
+    p.add_argument("--list", action="store_true", help="print the selected runs and their settings; train nothing")
+
+
+_DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_factory()
+             for f in fields(TrainConfig) if f.default is not MISSING or f.default_factory is not MISSING}
+_PLAN_HIDDEN = ("model", "dataset", "model_args", "epochs", "quiet", "data_dir", "threads")
+
+
+def _options(args: argparse.Namespace) -> StudyOptions:
+    return StudyOptions(dataset=args.dataset, epoch_scale=args.epoch_scale, epochs=args.epochs, only=args.only,
+                        seed=args.seed, threads=args.threads, device=args.device, data_dir=args.data_dir,
+                        max_batches=args.max_batches)
+
+
+def _print_plan(args: argparse.Namespace, paths: StudyPaths) -> None:
+    study, options = get_study(args.name), _options(args)
+    for spec in select_runs(study, options.only):
+        config = build_config(study, spec, options)
+        state = "done" if paths.result(spec.label).exists() else "to run"
+        # Only what differs from TrainConfig's defaults, so each line stays readable.
+        changed = {k: v for k, v in config.to_dict().items()
+                   if k not in _PLAN_HIDDEN and v != _DEFAULTS.get(k)}
+        settings = ", ".join(f"{k}={v}" for k, v in {**spec.model_args, **changed}.items())
+        print(f"{spec.label:<24} {state:<7} {config.model} on {config.dataset}, {config.epochs} epochs: {settings}"
+              f"  [{'; '.join(spec.groups)}]")
+
+
+def run_study_command(args: argparse.Namespace) -> int:
+    """Carry out ``zoo study`` with parsed ``args``; returns the exit status (0 ok)."""
+    study = get_study(args.name)
+    paths = StudyPaths(study.name, Path(args.out), Path(args.runs_dir))
+    if args.list:
+        _print_plan(args, paths)
+        return 0
+    if args.report_only:
+        print(f"report: {write_report(study, paths)}")
+        return 0
+    if args.threads:
+        torch.set_num_threads(args.threads)  # the gradient check too, not only the training runs
+    run_study(study, paths, _options(args), rerun=args.rerun)
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m zoo.studies NAME ...``: the ``zoo study`` command on its own."""
+    parser = argparse.ArgumentParser(prog="python -m zoo.studies")
+    add_study_parser(parser.add_subparsers(dest="command", required=True))
+    args = parser.parse_args(["study", *(sys.argv[1:] if argv is None else argv)])
+    try:
+        return run_study_command(args)
+    except DivergenceError as err:
+        print(f"zoo study: diverged: {err}", file=sys.stderr)
+        return 1
+    except (ValueError, FileNotFoundError, FileExistsError) as err:
+        print(f"zoo study: error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("zoo study: interrupted; rerun the same command to continue", file=sys.stderr)
+        return 130

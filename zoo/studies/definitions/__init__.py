@@ -1,0 +1,1 @@
+"""The five study definitions, one module each."""

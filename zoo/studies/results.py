@@ -1,0 +1,99 @@
+"""Result files of a study: one small JSON per run (and the gradient check), the source of every report.
+
+Layout under the output root (default ``docs/studies``)::
+
+    NAME.md                 the report
+    NAME/runs/<label>.json  one finished (or diverged) run: config, summary numbers, per-epoch history
+    NAME/gradcheck.json     the gradient-check step, when the study has one
+    NAME/<group>.png        one comparison plot per group
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from zoo.train.files import atomic_write_text
+
+__all__ = ["StudyPaths", "portable_config", "read_json", "read_runs", "slug", "summarize", "write_json"]
+
+# Settings that depend on the machine, not on the experiment: left out of result files.
+_MACHINE_FIELDS = ("data_dir", "quiet")
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a group name: ``'CNN 2x4 3x3'`` -> ``'cnn-2x4-3x3'``."""
+    return re.sub(r"[^a-z0-9.]+", "-", text.lower()).strip("-")
+
+
+@dataclass(frozen=True)
+class StudyPaths:
+    """Where a study's files go: results and report under ``out``, training run directories under ``runs``."""
+
+    name: str
+    out: Path
+    runs: Path
+
+    @property
+    def report(self) -> Path:
+        """The markdown report."""
+        return self.out / f"{self.name}.md"
+
+    @property
+    def folder(self) -> Path:
+        """Results and plots."""
+        return self.out / self.name
+
+    def result(self, label: str) -> Path:
+        """Result file of one run."""
+        return self.folder / "runs" / f"{label}.json"
+
+    def run_dir(self, label: str) -> Path:
+        """Training run directory (checkpoint, metrics) of one run; not meant for commits."""
+        return self.runs / self.name / label
+
+    @property
+    def gradcheck(self) -> Path:
+        """Result file of the gradient-check step."""
+        return self.folder / "gradcheck.json"
+
+    def plot(self, group: str) -> Path:
+        """Comparison plot of one group."""
+        return self.folder / f"{slug(group)}.png"
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON, atomically (an interrupted study never leaves half a file)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
+
+
+def read_json(path: Path) -> Any:
+    """Read a JSON file."""
+    return json.loads(path.read_text())
+
+
+def read_runs(paths: StudyPaths) -> dict[str, dict[str, Any]]:
+    """Every run result file of the study, by label."""
+    folder = paths.folder / "runs"
+    return {p.stem: read_json(p) for p in sorted(folder.glob("*.json"))} if folder.is_dir() else {}
+
+
+def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
+    """Per-run numbers from the per-epoch history: best and final validation accuracy, training time."""
+    vals = [row["val_acc"] for row in history if row.get("val_acc") is not None]
+    return {
+        "epochs_done": len(history),
+        "best_val_acc": max(vals) if vals else None,
+        "best_val_epoch": history[[row.get("val_acc") for row in history].index(max(vals))]["epoch"] if vals else None,
+        "final_val_acc": vals[-1] if vals else None,
+        "train_time_s": sum(row["time_s"] for row in history),
+    }
+
+
+def portable_config(config: dict[str, Any]) -> dict[str, Any]:
+    """A TrainConfig dict without machine-specific fields (safe to commit, and to compare across machines)."""
+    return {k: v for k, v in config.items() if k not in _MACHINE_FIELDS}
