@@ -15,12 +15,8 @@ from test_data import make_mnist  # the IDX writer of the data tests
 from zoo.cli import main
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Training-heavy tests run on one thread: faster on 2 shared cores, and deterministic.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -17,12 +17,8 @@ from zoo.train import TrainConfig
 ALL = list_models()
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Training-heavy tests run on one thread: faster on 2 shared cores, and deterministic.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def foreign_layers(model: nn.Module) -> list[str]:

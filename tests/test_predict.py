@@ -20,12 +20,8 @@ from zoo.export import Classifier, export_model, load_for_export, preset_model, 
 from zoo.export.validate import report_path
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Training-heavy tests run on one thread: faster on 2 shared cores, and deterministic.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

@@ -31,12 +31,8 @@ from zoo.studies.findings import beats, rescues
 from zoo.studies.spec import run
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+# Training-heavy tests run on one thread: faster on 2 shared cores, and deterministic.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture
@@ -152,7 +148,7 @@ def test_study_runs_writes_report_and_resumes(root, tmp_path, monkeypatch, capsy
 def test_diverged_run_is_recorded(root, tmp_path):
     study = Study("tiny-study", "Tiny", "a run that diverges", "mnist", "mnist", "test_acc",
                   {"epochs": 2, "batch_size": 16, "val_size": 32},
-                  (run("huge-lr", "emnist_dnn_2x100", "lr", 0.5, train={"lr": 1e12}, hidden=[8]),),
+                  (run("huge-lr", "emnist_dnn_2x100", "lr", 0.5, train={"lr": float("inf")}, hidden=[8]),),
                   findings=(rescues("never", "huge-lr", "huge-lr", 0.5, 0.9),))
     paths = StudyPaths(study.name, tmp_path / "docs", tmp_path / "runs")
     run_study(study, paths, StudyOptions(data_dir=str(root), max_batches=3), log=lambda line: None)

@@ -27,12 +27,8 @@ from zoo.train.metrics import confusion_matrix
 TINY_MLP = {"hidden": [16], "batch_norm": True, "dropout_hidden": 0.3}
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # fixed thread count: bit-exact comparisons, and a light load
-    yield
-    torch.set_num_threads(threads)
+# Fixed thread count: bit-exact comparisons, and a light load.
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
