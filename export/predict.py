@@ -7,8 +7,8 @@ Normalisation and class names come from the file's metadata (see
     python -m zoo.export.predict model.onnx --dataset               # accuracy on its dataset's test split
     python -m zoo.export.predict model.onnx --dataset fashion-mnist --split test --data-dir DIR
 
-``--dataset`` reads the official files through :mod:`zoo.data`, whose package
-imports torch; image files need only onnxruntime, numpy and Pillow.
+``--dataset`` reads the official files with :mod:`zoo.data`'s array loaders,
+which need numpy only.
 """
 
 from __future__ import annotations
@@ -140,16 +140,12 @@ def load_split(info: ModelInfo, dataset: str | None = None, split: str = "test",
     Raises:
         ValueError: unknown dataset, mismatched shape/classes, bad split.
         FileNotFoundError: the dataset's files are missing.
-        ImportError: the dataset loaders need torch, which is not installed.
     """
-    try:
-        # Numpy-level loaders; only zoo.data's package __init__ imports torch.
-        from zoo.data.info import dataset_info
-        from zoo.data.registry import load_arrays
-        from zoo.data.splits import make_splits
-    except ImportError as err:
-        raise ImportError(f"--dataset reads files through zoo.data, which needs torch ({err}); "
-                          "image files need only onnxruntime, numpy and Pillow") from err
+    # zoo.data's array loaders are numpy-only (its torch-side names load lazily).
+    from zoo.data.info import dataset_info
+    from zoo.data.registry import load_arrays
+    from zoo.data.splits import make_splits
+
     name = dataset or info.dataset
     data = dataset_info(name)
     if (data.in_channels, *data.image_size) != info.input_shape or data.num_classes != len(info.classes):

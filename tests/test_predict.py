@@ -150,6 +150,23 @@ def test_predict_runs_without_torch(onnx_file, images, root):
     assert first_class == Classifier(onnx_file).predict_files(paths[:1])[0].top[0][0]
 
 
+def test_predict_dataset_runs_without_torch(onnx_file, root):
+    # Accuracy on a dataset split: zoo.data's array loaders and onnxruntime, torch unimportable.
+    script = textwrap.dedent(f"""
+        import sys, runpy
+        sys.modules["torch"] = None
+        sys.argv = ["predict", {str(onnx_file)!r}, "--dataset", "--data-dir", {str(root)!r}, "--json"]
+        try:
+            runpy.run_module("zoo.export.predict", run_name="__main__")
+        except SystemExit as exit:
+            assert "torch" not in {{m.split(".")[0] for m, v in sys.modules.items() if v is not None}}
+            raise
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert 0.0 <= json.loads(done.stdout)["accuracy"] <= 1.0
+
+
 def test_validation_report_beside_the_file(tmp_path):
     model, info = preset_model("mnist_mlp_1024_512")
     path = export_model(model, tmp_path / "mlp.onnx", info)

@@ -13,12 +13,23 @@ Nothing is downloaded unless ``download=True`` is passed.
 
 from __future__ import annotations
 
-from .dataset import ImageDataset
+import importlib
+
 from .download import DownloadError
 from .info import DATASETS, DatasetInfo, dataset_info
 from .paths import cache_root, data_root
 from .registry import get_dataset, load_arrays
-from .transforms import normalize, random_crop_flip
+
+# Names whose modules import torch load on first use, so reading the raw
+# arrays (e.g. `zoo predict --dataset`, onnxruntime only) works without torch.
+_TORCH_SIDE = {"ImageDataset": ".dataset", "normalize": ".transforms", "random_crop_flip": ".transforms"}
+
+
+def __getattr__(name: str):
+    """Load the torch-side names lazily."""
+    if name in _TORCH_SIDE:
+        return getattr(importlib.import_module(_TORCH_SIDE[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 __all__ = [
     "DATASETS",

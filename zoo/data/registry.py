@@ -4,20 +4,22 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
 from . import cache
 from .cifar import SUBDIR as CIFAR_PICKLE_DIR
 from .cifar import load_cifar10_pickles
-from .dataset import ImageDataset
 from .emnist import load_emnist_balanced
 from .image_folder import is_archive, read_image_folder, source_files
 from .info import dataset_info
 from .mnist import load_mnist_like
 from .paths import cache_root, data_root
 from .splits import make_splits
+
+if TYPE_CHECKING:  # the dataset class needs torch; the array loaders here do not
+    from .dataset import ImageDataset
 
 __all__ = ["load_arrays", "get_dataset", "find_cifar10_image_folder"]
 
@@ -163,4 +165,6 @@ def get_dataset(
         images, labels = make_splits(arrays, val_size, info.val_size, seed)[split]
     if len(labels) == 0:
         raise ValueError(f"{name}: the {split!r} split is empty (val_size=0)")
+    from .dataset import ImageDataset
+
     return ImageDataset(images, labels, info.mean, info.std, augment=augment, classes=info.classes)
