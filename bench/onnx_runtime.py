@@ -38,6 +38,9 @@ def bench_model(name: str, folder: Path, batch: int, fold_bn: bool, repeat_small
     path = export_model(model, folder / f"{name}.onnx", info, fold_bn=fold_bn)
     options = ort.SessionOptions()
     options.intra_op_num_threads = torch.get_num_threads()  # same thread count as torch
+    # onnxruntime's idle threads spin-wait by default; in turn-taking rounds that
+    # spinning steals the cores torch's next call needs.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     row: dict[str, float] = {"params": sum(p.numel() for p in model.parameters())}
     for size, repeat in ((1, repeat_small), (batch, repeat_large)):
