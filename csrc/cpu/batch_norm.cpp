@@ -99,6 +99,12 @@ inline void affine_rows(const scalar_t* x, scalar_t* y, int64_t begin, int64_t e
 // scheduling, small enough to split the zoo's tensors over a few threads.
 constexpr int64_t kGrainElements = 32768;
 
+// Channels per parallel task in the planar kernels: tiny inputs stay on one
+// thread, where a hand-off to another would cost more than the work.
+int64_t channels_per_task(const ChannelLayout& L) {
+  return std::max<int64_t>(1, kGrainElements / L.count());
+}
+
 template <typename scalar_t>
 void apply_channel_affine(const scalar_t* x, scalar_t* y, const ChannelLayout& L,
                           const scalar_t* scale, const scalar_t* shift) {
@@ -186,7 +192,7 @@ void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bi
     apply_channel_affine(x, y, L, scale.data(), shift.data());
     return;
   }
-  at::parallel_for(0, L.C, 1, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       Welford w;
       for (int64_t n = 0; n < L.N; ++n) welford_add_contiguous(w, x + (n * L.C + c) * L.S, L.S);
@@ -247,7 +253,7 @@ void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight,
   };
 
   if (!L.rows) {
-    at::parallel_for(0, L.C, 1, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
         double sum_dy = 0, sum_dy_xmu = 0;
         for (int64_t n = 0; n < L.N; ++n) {

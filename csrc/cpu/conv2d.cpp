@@ -173,7 +173,8 @@ void col2im_chunk(const scalar_t* col, const ConvGeometry& g, int64_t n0, int64_
 // db[co] = sum of dy over the batch and the output pixels of channel co.
 template <typename scalar_t>
 void bias_grad(const scalar_t* dy, int64_t N, int64_t Cout, int64_t P, scalar_t* db) {
-  at::parallel_for(0, Cout, 1, [&](int64_t begin, int64_t end) {
+  // Tiny gradients stay on one thread, where a hand-off would cost more than the sums.
+  at::parallel_for(0, Cout, std::max<int64_t>(1, 32768 / (N * P)), [&](int64_t begin, int64_t end) {
     for (int64_t co = begin; co < end; ++co) {
       double total = 0;
       for (int64_t n = 0; n < N; ++n) {
