@@ -129,20 +129,25 @@ def test_preprocessing_matches_zoo_normalize(onnx_file):
     np.testing.assert_allclose(classifier.preprocess(images), expected, rtol=0, atol=1e-6)
 
 
-def test_predict_runs_without_torch(onnx_file, images, root):
-    # torch made unimportable before anything of zoo loads: predicting image files must not need it.
-    paths, _ = images
+def run_predict_without_torch(*args: str) -> subprocess.CompletedProcess:
+    """`python -m zoo.export.predict ARGS` with torch made unimportable before anything of zoo loads."""
     script = textwrap.dedent(f"""
         import sys, runpy
         sys.modules["torch"] = None
-        sys.argv = ["predict", {str(onnx_file)!r}, *{paths!r}]
+        sys.argv = ["predict", *{list(args)!r}]
         try:
             runpy.run_module("zoo.export.predict", run_name="__main__")
         except SystemExit as exit:
             assert "torch" not in {{m.split(".")[0] for m, v in sys.modules.items() if v is not None}}
             raise
     """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+
+
+def test_predict_runs_without_torch(onnx_file, images, root):
+    # Predicting image files must not need torch.
+    paths, _ = images
+    done = run_predict_without_torch(str(onnx_file), *map(str, paths))
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert len(lines) == 4 and all("(" in line and ")" in line for line in lines)
@@ -151,18 +156,8 @@ def test_predict_runs_without_torch(onnx_file, images, root):
 
 
 def test_predict_dataset_runs_without_torch(onnx_file, root):
-    # Accuracy on a dataset split: zoo.data's array loaders and onnxruntime, torch unimportable.
-    script = textwrap.dedent(f"""
-        import sys, runpy
-        sys.modules["torch"] = None
-        sys.argv = ["predict", {str(onnx_file)!r}, "--dataset", "--data-dir", {str(root)!r}, "--json"]
-        try:
-            runpy.run_module("zoo.export.predict", run_name="__main__")
-        except SystemExit as exit:
-            assert "torch" not in {{m.split(".")[0] for m, v in sys.modules.items() if v is not None}}
-            raise
-    """)
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    # Accuracy on a dataset split: zoo.data's array loaders and onnxruntime only.
+    done = run_predict_without_torch(str(onnx_file), "--dataset", "--data-dir", str(root), "--json")
     assert done.returncode == 0, done.stderr
     assert 0.0 <= json.loads(done.stdout)["accuracy"] <= 1.0
 
