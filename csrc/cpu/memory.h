@@ -133,10 +133,4 @@ inline void* thread_scratch(int slot, size_t bytes) {
   return buffers[slot].get();
 }
 
-// A (rows, cols) tensor over this thread's scratch slot; valid until the slot is reused.
-inline at::Tensor scratch_matrix(int slot, int64_t rows, int64_t cols, const at::TensorOptions& options) {
-  const size_t bytes = static_cast<size_t>(rows * cols) * options.dtype().itemsize();
-  return at::from_blob(thread_scratch(slot, bytes), {rows, cols}, options);
-}
-
 }  // namespace zoo::cpu

@@ -30,11 +30,6 @@ struct Welford {
   void merge(const Welford& other) { merge(other.count, other.mean, other.m2); }
 };
 
-// Accumulator type for a chunk: float chunks sum in float (chunks are short),
-// double in double.
-template <typename scalar_t>
-using chunk_acc_t = scalar_t;
-
 // Sum of f(i) for i in [0, n) with many independent partial sums, so vector
 // adds pipeline instead of waiting on one accumulator (that chain, not memory,
 // bounded the statistics loops when written as one `omp simd reduction`).
@@ -59,7 +54,7 @@ inline void welford_add_contiguous(Welford& w, const scalar_t* x, int64_t n) {
   for (int64_t start = 0; start < n; start += kChunk) {
     const int64_t len = n - start < kChunk ? n - start : kChunk;
     const scalar_t* p = x + start;
-    using acc_t = chunk_acc_t<scalar_t>;
+    using acc_t = scalar_t;  // chunks are short: float sums in float, merged in double
     const acc_t sum = pipelined_sum<acc_t>(len, [p](int64_t i) { return acc_t(p[i]); });
     const acc_t mean = sum / static_cast<acc_t>(len);
     const acc_t m2 = pipelined_sum<acc_t>(len, [p, mean](int64_t i) {

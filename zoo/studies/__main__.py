@@ -2,6 +2,6 @@
 
 import sys
 
-from zoo.studies.cli import main
+from zoo.cli import main
 
-sys.exit(main())
+sys.exit(main(["study", *sys.argv[1:]]))

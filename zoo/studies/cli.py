@@ -8,7 +8,6 @@ Wire it into ``zoo/cli.py`` with ``add_study_parser(sub)`` in ``build_parser`` a
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import MISSING, fields
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from zoo.studies.registry import get_study, list_studies
 from zoo.studies.report import write_report
 from zoo.studies.results import StudyPaths
 from zoo.studies.runner import GRADCHECK_STEP, run_study
-from zoo.train import DivergenceError, TrainConfig
+from zoo.train import TrainConfig
 
 __all__ = ["add_study_parser", "main", "run_study_command"]
 
@@ -115,21 +114,3 @@ def run_study_command(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)  # the gradient check too, not only the training runs
     run_study(study, paths, _options(args), rerun=args.rerun)
     return 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m zoo.studies NAME ...``: the ``zoo study`` command on its own."""
-    parser = argparse.ArgumentParser(prog="python -m zoo.studies")
-    add_study_parser(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(["study", *(sys.argv[1:] if argv is None else argv)])
-    try:
-        return run_study_command(args)
-    except DivergenceError as err:
-        print(f"zoo study: diverged: {err}", file=sys.stderr)
-        return 1
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
-        print(f"zoo study: error: {err}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("zoo study: interrupted; rerun the same command to continue", file=sys.stderr)
-        return 130
