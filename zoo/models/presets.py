@@ -86,6 +86,15 @@ def mnist_cnn(num_classes: int, in_channels: int, input_size: Sequence[int], **o
     return _cnn(blocks, (), num_classes, in_channels, input_size, **overrides)
 
 
+@register_model("mnist", recipe={**_ADAM_CNN, "epochs": 5, "schedule": "step", "milestones": [3]})
+def mnist_cnn_32_64(num_classes: int, in_channels: int, input_size: Sequence[int], **overrides: Any) -> CNN:
+    """MNIST CNN for accuracy: 3x3 conv layers of 32 and 64 kernels with BN (padding 1, 2x2 max-pool), hidden 128."""
+    overrides.setdefault("batch_norm", True)
+    overrides.setdefault("dropout_hidden", 0.5)
+    blocks = [ConvBlock(32, kernel=3, padding=1, pool=2), ConvBlock(64, kernel=3, padding=1, pool=2)]
+    return _cnn(blocks, (128,), num_classes, in_channels, input_size, **overrides)
+
+
 # ---------------------------------------------------------------- CIFAR-10 MLPs
 
 
