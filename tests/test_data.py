@@ -522,6 +522,23 @@ def test_get_dataset_splits_and_normalisation(tmp_path):
         zd.get_dataset("mnist", "train", root=tmp_path, augment=True)
 
 
+def test_train_size_keeps_a_seeded_subset_of_the_train_split(tmp_path):
+    make_mnist(tmp_path, n_train=30)
+    train = zd.get_dataset("mnist", "train", root=tmp_path, val_size=8, seed=5)
+    subset = zd.get_dataset("mnist", "train", root=tmp_path, val_size=8, seed=5, train_size=10)
+    assert len(subset) == 10
+    rows = {bytes(row) for row in train.images.flatten(1).numpy()}
+    assert all(bytes(row) in rows for row in subset.images.flatten(1).numpy())  # drawn from the train split
+    again = zd.get_dataset("mnist", "train", root=tmp_path, val_size=8, seed=5, train_size=10)
+    assert torch.equal(again.images, subset.images) and torch.equal(again.labels, subset.labels)
+    # Only the train split shrinks.
+    assert len(zd.get_dataset("mnist", "val", root=tmp_path, val_size=8, seed=5, train_size=10)) == 8
+    assert len(zd.get_dataset("mnist", "train", root=tmp_path, val_size=8, train_size=22)) == 22
+    for bad in (0, 23):
+        with pytest.raises(ValueError, match=f"train_size must be in 1..22 .* got {bad}"):
+            zd.get_dataset("mnist", "train", root=tmp_path, val_size=8, train_size=bad)
+
+
 def test_dataloader_with_augmentation_is_reproducible(tmp_path):
     make_cifar_pickles(tmp_path)
 

@@ -38,7 +38,8 @@ pytestmark = pytest.mark.usefixtures("one_thread")
 @pytest.fixture
 def no_data(monkeypatch):
     # The cyclic step size needs the training-set size; the definitions test must not need data.
-    monkeypatch.setattr(plan, "_train_size", lambda dataset, data_dir, val_size: 45_000)
+    monkeypatch.setattr(plan, "_train_images",
+                        lambda dataset, data_dir, val_size, train_size: train_size or 45_000)
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +89,8 @@ def test_budget_options_scale_epochs_milestones_and_cyclic_step(no_data):
     assert (full.epochs, full.step_size, full.weight_decay) == (20, 5 * 450, 0.01)  # 45,000 / 100 batches per epoch
     half = build_config(kmlp, kmlp.runs[0], StudyOptions(epoch_scale=0.5))
     assert (half.epochs, half.step_size) == (10, 5 * 450 // 2)  # still 2 cycles
+    small = build_config(kmlp, kmlp.runs[0], StudyOptions(train_size=9_000))
+    assert (small.train_size, small.step_size) == (9_000, 5 * 90)  # the cycle counts epochs of the subset
 
 
 def test_only_selects_by_label_or_group():
@@ -143,6 +146,20 @@ def test_study_runs_writes_report_and_resumes(root, tmp_path, monkeypatch, capsy
     (out / "mnist-bn-study.md").unlink()
     assert run_study_command(parse("mnist-bn-study", "--report-only", "--out", str(out))) == 0
     assert (out / "mnist-bn-study.md").read_text() == report
+
+
+def test_study_on_another_dataset_keeps_its_own_report(root, tmp_path):
+    out, runs = tmp_path / "docs", tmp_path / "runs"
+    args = ["emnist-mlp-study", "--dataset", "mnist", "--only", "relu-sgd-lr0.1", "--epochs", "1", "--train-size",
+            "64", "--max-batches", "2", "--data-dir", str(root), "--out", str(out), "--runs-dir", str(runs)]
+    assert run_study_command(parse(*args)) == 0
+    record = json.loads((out / "emnist-mlp-study-mnist" / "runs" / "relu-sgd-lr0.1.json").read_text())
+    assert record["dataset"] == "mnist" and record["config"]["train_size"] == 64
+    assert (runs / "emnist-mlp-study-mnist" / "relu-sgd-lr0.1" / "checkpoint.pt").is_file()
+    report = (out / "emnist-mlp-study-mnist.md").read_text()
+    assert "`zoo study emnist-mlp-study --dataset mnist --report-only`" in report
+    assert "Reduced training set:** 64 images" in report
+    assert not (out / "emnist-mlp-study.md").exists()
 
 
 def test_diverged_run_is_recorded(root, tmp_path):

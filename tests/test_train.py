@@ -215,6 +215,8 @@ def test_config_validation_and_files(tmp_path):
         TrainConfig("mnist_cnn", "mnist", nesterov=True)
     with pytest.raises(ValueError, match="optimizer"):
         TrainConfig("mnist_cnn", "mnist", optimizer="lbfgs")
+    with pytest.raises(ValueError, match="train_size must be >= 1, got 0"):
+        TrainConfig("mnist_cnn", "mnist", train_size=0)
     with pytest.raises(ValueError, match="unknown training setting"):
         TrainConfig.from_dict({"model": "mnist_cnn", "dataset": "mnist", "learning_rate": 1})
     (tmp_path / "a.toml").write_text('lr = 0.5\nbatch-size = 64\nmilestones = [3, 6]\n[model_args]\nbatch_norm = true\n')

@@ -108,6 +108,8 @@ def _add_train_options(p: argparse.ArgumentParser) -> None:
     d.add_argument("--data-dir", default=s, help="data root (default: $ZOO_DATA, else ~/.cache/zoo/data)")
     d.add_argument("--val-size", type=int, default=s,
                    help="images held out of train for validation (default: the dataset's; 0: none)")
+    d.add_argument("--train-size", type=int, default=s,
+                   help="train on a seeded random subset of this many training images (default: all)")
     d.add_argument("--augment", action=argparse.BooleanOptionalAction, default=s,
                    help="CIFAR-10 random crop + flip (default: off unless the recipe turns it on)")
     r = p.add_argument_group("run")

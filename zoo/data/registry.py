@@ -16,7 +16,7 @@ from .image_folder import is_archive, read_image_folder, source_files
 from .info import dataset_info
 from .mnist import load_mnist_like
 from .paths import cache_root, data_root
-from .splits import make_splits
+from .splits import make_splits, subset_indices
 
 if TYPE_CHECKING:  # the dataset class needs torch; the array loaders here do not
     from .dataset import ImageDataset
@@ -124,6 +124,7 @@ def get_dataset(
     val_size: int | None = None,
     seed: int = 0,
     augment: bool = False,
+    train_size: int | None = None,
     download: bool = False,
     cache_dir: PathLike | None = None,
     verify: bool = True,
@@ -145,6 +146,8 @@ def get_dataset(
             layouts with a fixed validation split.
         seed: seed of the train/val permutation.
         augment: random pad-4 crop + horizontal flip; CIFAR-10 ``'train'`` only.
+        train_size: keep a seeded random subset of this many ``'train'`` images
+            (reduced-budget runs); ``None`` keeps them all. Ignored for other splits.
 
     Returns:
         A Dataset yielding ``(float32 normalised (C, H, W), int label)``.
@@ -163,6 +166,9 @@ def get_dataset(
         images, labels = arrays["test"]  # independent of val_size/seed
     else:
         images, labels = make_splits(arrays, val_size, info.val_size, seed)[split]
+        if split == "train" and train_size is not None:
+            keep = subset_indices(len(labels), train_size, seed)
+            images, labels = images[keep], labels[keep]
     if len(labels) == 0:
         raise ValueError(f"{name}: the {split!r} split is empty (val_size=0)")
     from .dataset import ImageDataset

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["split_indices", "make_splits"]
+__all__ = ["split_indices", "subset_indices", "make_splits"]
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
 
@@ -23,6 +23,20 @@ def split_indices(n: int, val_size: int, seed: int) -> tuple[np.ndarray, np.ndar
     perm = np.random.default_rng(seed).permutation(n)
     # Sorted so each subset keeps the source order (better memory locality).
     return np.sort(perm[val_size:]), np.sort(perm[:val_size])
+
+
+def subset_indices(n: int, size: int, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded random subset of ``size`` out of ``range(n)`` (reduced-budget training).
+
+    Drawn from its own stream (not the train/val permutation's), so the same
+    ``(n, size, seed)`` gives the same subset.
+
+    Raises:
+        ValueError: if ``size`` is not in ``1 .. n``.
+    """
+    if not 1 <= size <= n:
+        raise ValueError(f"train_size must be in 1..{n} for {n} training samples, got {size}")
+    return np.sort(np.random.default_rng([seed, 1]).permutation(n)[:size])
 
 
 def make_splits(arrays: Arrays, val_size: int | None, default_val_size: int, seed: int) -> Arrays:

@@ -1,8 +1,6 @@
 """The ``zoo study`` command: run a whole study (a grid of training runs) and write its report.
 
-Wire it into ``zoo/cli.py`` with ``add_study_parser(sub)`` in ``build_parser`` and
-``"study": run_study_command`` in ``main``'s command table. Until then it runs as
-``python -m zoo.studies NAME ...``.
+``zoo/cli.py`` adds it to the ``zoo`` command; ``python -m zoo.studies NAME ...`` runs it too.
 """
 
 from __future__ import annotations
@@ -28,6 +26,9 @@ Run a study: every run of its grid is trained with `zoo train`'s engine (one run
 directory each under --runs-dir), its result saved as a small JSON file under
 --out/NAME/runs/, and the report --out/NAME.md (tables, published numbers, checked
 findings, one plot per group) regenerated from those files.
+
+With --dataset other than the study's own, the files are named NAME-DATASET
+(--out/NAME-DATASET.md and --out/NAME-DATASET/), so each dataset keeps its report.
 
 A run whose result file exists is skipped, so rerunning the same command after an
 interruption continues where it stopped (a run cut off mid-training resumes from
@@ -59,6 +60,8 @@ def add_study_parser(subparsers: argparse._SubParsersAction) -> None:
                    help="scale every run's epochs, step-schedule milestones and cyclic step size by F (default: 1)")
     p.add_argument("--epochs", type=int, help="every run trains this many epochs (milestones scale along; "
                    "wins over --epoch-scale)")
+    p.add_argument("--train-size", type=int, metavar="N",
+                   help="train every run on a seeded random subset of N training images (reduced budget)")
     p.add_argument("--only", action="extend", nargs="+", default=[], metavar="PATTERN",
                    help=f"run only runs whose label or group matches a shell-style PATTERN ('{GRADCHECK_STEP}' "
                    "selects the gradient check); the report still lists every run")
@@ -83,6 +86,7 @@ _PLAN_HIDDEN = ("model", "dataset", "model_args", "epochs", "quiet", "data_dir",
 
 def _options(args: argparse.Namespace) -> StudyOptions:
     return StudyOptions(dataset=args.dataset, epoch_scale=args.epoch_scale, epochs=args.epochs, only=args.only,
+                        train_size=args.train_size,
                         seed=args.seed, threads=args.threads, device=args.device, data_dir=args.data_dir,
                         max_batches=args.max_batches)
 
@@ -103,7 +107,8 @@ def _print_plan(args: argparse.Namespace, paths: StudyPaths) -> None:
 def run_study_command(args: argparse.Namespace) -> int:
     """Carry out ``zoo study`` with parsed ``args``; returns the exit status (0 ok)."""
     study = get_study(args.name)
-    paths = StudyPaths(study.name, Path(args.out), Path(args.runs_dir))
+    other_dataset = args.dataset if args.dataset and args.dataset != study.dataset else None
+    paths = StudyPaths(study.name, Path(args.out), Path(args.runs_dir), dataset=other_dataset)
     if args.list:
         _print_plan(args, paths)
         return 0

@@ -25,6 +25,7 @@ class StudyOptions:
         epochs: set every run's epochs to this (milestones and cyclic step size scale with it);
             wins over ``epoch_scale``.
         only: shell-style patterns; a run is selected when one matches its label or one of its groups.
+        train_size: train every run on a seeded random subset of this many images (reduced budget).
         seed, threads, device, data_dir, max_batches: passed to every TrainConfig.
     """
 
@@ -32,6 +33,7 @@ class StudyOptions:
     epoch_scale: float = 1.0
     epochs: int | None = None
     only: Sequence[str] = field(default_factory=list)
+    train_size: int | None = None
     seed: int = 0
     threads: int | None = None
     device: str = "cpu"
@@ -54,9 +56,9 @@ def scale_epochs(epochs: int, options: StudyOptions) -> tuple[int, float]:
 
 
 @lru_cache(maxsize=16)
-def _train_size(dataset: str, data_dir: str | None, val_size: int | None) -> int:
+def _train_images(dataset: str, data_dir: str | None, val_size: int | None, train_size: int | None) -> int:
     # Only the cyclic schedule needs it (step size in epochs -> batches); loading is cached by zoo.data.
-    return len(get_dataset(dataset, "train", root=data_dir, val_size=val_size))
+    return len(get_dataset(dataset, "train", root=data_dir, val_size=val_size, train_size=train_size))
 
 
 def build_config(study: Study, spec: RunSpec, options: StudyOptions) -> TrainConfig:
@@ -69,11 +71,11 @@ def build_config(study: Study, spec: RunSpec, options: StudyOptions) -> TrainCon
         settings["milestones"] = sorted({max(1, round(m * factor)) for m in settings["milestones"]})
     config = TrainConfig(
         **settings, model=spec.model, dataset=options.dataset or study.dataset, model_args=dict(spec.model_args),
-        seed=options.seed, threads=options.threads, device=options.device, data_dir=options.data_dir,
-        max_batches=options.max_batches, quiet=True,
+        train_size=options.train_size, seed=options.seed, threads=options.threads, device=options.device,
+        data_dir=options.data_dir, max_batches=options.max_batches, quiet=True,
     )
     if study.step_size_epochs is not None and config.schedule == "cyclic":
-        per_epoch = count_batches(_train_size(config.dataset, config.data_dir, config.val_size),
+        per_epoch = count_batches(_train_images(config.dataset, config.data_dir, config.val_size, config.train_size),
                                   config.batch_size, config.max_batches)
         config.step_size = max(1, round(study.step_size_epochs * factor * per_epoch))
     return config

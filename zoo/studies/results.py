@@ -6,6 +6,9 @@ Layout under the output root (default ``docs/studies``)::
     NAME/runs/<label>.json  one finished (or diverged) run: config, summary numbers, per-epoch history
     NAME/gradcheck.json     the gradient-check step, when the study has one
     NAME/<group>.png        one comparison plot per group
+
+A study run on another dataset than its own (``--dataset``) uses ``NAME-DATASET`` in
+place of ``NAME``, so the same study on MNIST and on Fashion-MNIST keeps two reports.
 """
 
 from __future__ import annotations
@@ -31,21 +34,34 @@ def slug(text: str) -> str:
 
 @dataclass(frozen=True)
 class StudyPaths:
-    """Where a study's files go: results and report under ``out``, training run directories under ``runs``."""
+    """Where a study's files go: results and report under ``out``, training run directories under ``runs``.
+
+    Attributes:
+        name: the study's name.
+        out, runs: roots of the result files and of the training run directories.
+        dataset: set when the study runs on another dataset than its own; its files are then named
+            ``NAME-DATASET``.
+    """
 
     name: str
     out: Path
     runs: Path
+    dataset: str | None = None
+
+    @property
+    def stem(self) -> str:
+        """``NAME``, or ``NAME-DATASET`` for a study run on another dataset."""
+        return self.name if self.dataset is None else f"{self.name}-{self.dataset}"
 
     @property
     def report(self) -> Path:
         """The markdown report."""
-        return self.out / f"{self.name}.md"
+        return self.out / f"{self.stem}.md"
 
     @property
     def folder(self) -> Path:
         """Results and plots."""
-        return self.out / self.name
+        return self.out / self.stem
 
     def result(self, label: str) -> Path:
         """Result file of one run."""
@@ -53,7 +69,7 @@ class StudyPaths:
 
     def run_dir(self, label: str) -> Path:
         """Training run directory (checkpoint, metrics) of one run; not meant for commits."""
-        return self.runs / self.name / label
+        return self.runs / self.stem / label
 
     @property
     def gradcheck(self) -> Path:

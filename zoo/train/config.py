@@ -29,6 +29,8 @@ class TrainConfig:
         data_dir: data root (default ``$ZOO_DATA``).
         val_size: validation images held out of train (None: the dataset's
             default; 0: no validation).
+        train_size: train on a seeded random subset of this many of the
+            training images (reduced-budget runs; None: all of them).
         augment: CIFAR-10 random crop + flip on the training split.
         epochs, batch_size: training length and mini-batch size.
         eval_batch_size: batch size for validation and test (no gradients).
@@ -53,6 +55,7 @@ class TrainConfig:
     model_args: dict[str, Any] = field(default_factory=dict)
     data_dir: str | None = None
     val_size: int | None = None
+    train_size: int | None = None
     augment: bool = False
     epochs: int = 10
     batch_size: int = 128
@@ -94,8 +97,9 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_batch_size", "step_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.max_batches is not None and self.max_batches < 1:
-            raise ValueError(f"max_batches must be >= 1, got {self.max_batches}")
+        for name in ("max_batches", "train_size"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.weight_decay < 0 or self.l1 < 0 or self.momentum < 0:
             raise ValueError("lr must be > 0; weight_decay, l1 and momentum must be >= 0")
 

@@ -64,7 +64,8 @@ def _check_same_run(saved: dict[str, Any], config: TrainConfig) -> None:
 
 def _load_data(config: TrainConfig, split: str) -> ImageDataset:
     augment = config.augment and split == "train"
-    return get_dataset(config.dataset, split, root=config.data_dir, val_size=config.val_size, augment=augment)
+    return get_dataset(config.dataset, split, root=config.data_dir, val_size=config.val_size, augment=augment,
+                       train_size=config.train_size)
 
 
 def _diverged(epoch: int, reason: str, checkpoint: Path, last_good: int) -> DivergenceError:
