@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -28,6 +30,7 @@ from zoo.studies import (
 )
 from zoo.studies.cli import add_study_parser, run_study_command
 from zoo.studies.findings import beats, rescues
+from zoo.studies.report import render_report
 from zoo.studies.spec import run
 
 
@@ -160,6 +163,29 @@ def test_study_on_another_dataset_keeps_its_own_report(root, tmp_path):
     assert "`zoo study emnist-mlp-study --dataset mnist --report-only`" in report
     assert "Reduced training set:** 64 images" in report
     assert not (out / "emnist-mlp-study.md").exists()
+
+
+COMMITTED = Path(__file__).resolve().parent.parent / "docs" / "studies"
+
+
+def _committed_reports() -> list[tuple[str, str | None]]:
+    # (study, dataset) of every report in docs/studies: NAME.md, or NAME-DATASET.md for another dataset.
+    found = []
+    for name in STUDIES:
+        for dataset in (None, *zoo.data.DATASETS):
+            if StudyPaths(name, COMMITTED, Path("runs"), dataset).report.exists():
+                found.append((name, dataset))
+    return found
+
+
+@pytest.mark.parametrize(("name", "dataset"), _committed_reports())
+def test_committed_reports_match_their_result_files(name, dataset, tmp_path):
+    # The docs must be what `zoo study NAME [--dataset D] --report-only` makes of the committed result files.
+    committed = StudyPaths(name, COMMITTED, Path("runs"), dataset)
+    assert list((committed.folder / "runs").glob("*.json")) or committed.gradcheck.exists()
+    copy = StudyPaths(name, tmp_path, tmp_path / "runs", dataset)
+    shutil.copytree(committed.folder, copy.folder)
+    assert render_report(get_study(name), copy) == committed.report.read_text()
 
 
 def test_diverged_run_is_recorded(root, tmp_path):
