@@ -78,22 +78,57 @@ def test_layers_check_rank_like_torch():
         zoo.nn.BatchNorm1d(3)(torch.randn(4, 3, 2, 2))
 
 
-def test_kernels_reject_bad_input_without_the_python_checks():
-    # The bindings are public too: C++ guards must raise, not crash.
-    with pytest.raises(ValueError, match="input channels"):
-        _C.cpu_conv2d_forward(X, torch.randn(4, 2, 3, 3), None, [1, 1], [0, 0], [1, 1])
-    with pytest.raises(ValueError, match="stride"):
-        _C.cpu_conv2d_forward(X, W, None, [0, 1], [0, 0], [1, 1])
-    with pytest.raises(TypeError, match="dtype"):
-        _C.cpu_conv2d_forward(X, W.double(), None, [1, 1], [0, 0], [1, 1])
-    with pytest.raises(ValueError, match="grad_y has shape"):
-        _C.cpu_conv2d_backward(torch.randn(2, 4, 5, 5), X, W, [1, 1], [0, 0], [1, 1], [True, True, True])
-    with pytest.raises(ValueError, match="more than 1 value per channel"):
-        _C.cpu_batch_norm_train(torch.randn(1, 3), None, None, 1e-5)
+# Bad input for the kernels themselves, as functions of the device: the bindings (and
+# torch.ops.zoo.*) are public too, and both devices share one set of C++ checks.
+KERNEL_CASES = [
+    ("conv2d_forward", lambda d: (X.to(d), torch.randn(4, 2, 3, 3, device=d), None, [1, 1], [0, 0], [1, 1]),
+     ValueError, "expects 2 input channels but x has 3"),
+    ("conv2d_forward", lambda d: (X.to(d), W.to(d), None, [0, 1], [0, 0], [1, 1]), ValueError, "stride must be positive"),
+    ("conv2d_forward", lambda d: (X.to(d), W.to(d), None, [1, 1, 1], [0, 0], [1, 1]), ValueError, "stride must have 2 values"),
+    ("conv2d_forward", lambda d: (X.to(d), W.double().to(d), None, [1, 1], [0, 0], [1, 1]), TypeError,
+     "weight has dtype Double but x has dtype Float"),
+    ("conv2d_forward", lambda d: (X.to(d), W.to(d), torch.randn(5, device=d), [1, 1], [0, 0], [1, 1]), ValueError,
+     r"bias must have shape \(4\)"),
+    ("conv2d_forward", lambda d: (X[:0].to(d), W.to(d), None, [1, 1], [0, 0], [1, 1]), ValueError, "empty input"),
+    ("conv2d_forward", lambda d: (X.to(d), torch.randn(4, 3, 9, 9, device=d), None, [1, 1], [0, 0], [1, 1]), ValueError,
+     "smaller than the dilated kernel"),
+    ("conv2d_backward", lambda d: (torch.randn(2, 4, 5, 5, device=d), X.to(d), W.to(d), [1, 1], [0, 0], [1, 1],
+                                   [True, True, True]), ValueError, "grad_y has shape"),
+    ("batch_norm_train", lambda d: (torch.randn(1, 3, device=d), None, None, 1e-5), ValueError,
+     "more than 1 value per channel"),
+    ("batch_norm_train", lambda d: (torch.randn(4, 3, device=d), None, None, -1.0), ValueError, "eps must be non-negative"),
+    ("batch_norm_train", lambda d: (torch.randn(4, 3, device=d), torch.randn(3, 1, device=d), None, 1e-5), ValueError,
+     r"weight must have shape \(3\)"),
+    ("batch_norm_train", lambda d: (torch.randn(4, 3, device=d), torch.randn(3, device=d).double(), None, 1e-5),
+     TypeError, "weight has dtype Double"),
+    ("batch_norm_train", lambda d: (torch.randn(4, 3, 2, 2, 2, device=d), None, None, 1e-5), ValueError, "got 5-D"),
+    ("batch_norm_eval", lambda d: (torch.randn(4, 3, device=d), None, None, torch.zeros(2, device=d),
+                                   torch.ones(3, device=d), 1e-5), ValueError, r"running_mean must have shape \(3\)"),
+    ("batch_norm_backward", lambda d: (torch.randn(4, 2, device=d), torch.randn(4, 3, device=d), None,
+                                       torch.zeros(3, device=d), torch.ones(3, device=d), True), ValueError,
+     "grad_y has shape"),
+]
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not (torch.cuda.is_available() and _C.with_cuda),
+                                                  reason="needs a CUDA GPU and zoo's CUDA kernels")),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("kernel,make_args,error,match", KERNEL_CASES, ids=lambda v: v if isinstance(v, str) else "")
+def test_kernels_reject_bad_input_without_the_python_checks(device, kernel, make_args, error, match):
+    with pytest.raises(error, match=match):
+        getattr(_C, f"{device}_{kernel}")(*make_args(device))
+
+
+def test_cpu_kernels_reject_what_only_they_refuse():
     with pytest.raises(ValueError, match="contiguous or channels-last"):
         _C.cpu_batch_norm_train(torch.randn(4, 3, 5).transpose(1, 2), None, None, 1e-5)
     with pytest.raises(TypeError, match="float32 or float64"):
         _C.cpu_batch_norm_eval(torch.randn(4, 3).half(), None, None, torch.zeros(3), torch.ones(3), 1e-5)
+    with pytest.raises(ValueError, match="CPU kernel"):
+        _C.cpu_batch_norm_train(torch.randn(4, 3, device="meta"), None, None, 1e-5)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

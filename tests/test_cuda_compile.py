@@ -104,7 +104,9 @@ def test_cuda_host_sources_syntax(src: pathlib.Path):
     torch_incs = include_paths()
     if not any((pathlib.Path(p) / "c10" / "cuda" / "CUDAGuard.h").is_file() for p in torch_incs):
         pytest.skip("installed torch has no c10/cuda headers")
-    cmd = [cxx, "-std=c++17", "-fsyntax-only", "-DC10_CUDA_NO_CMAKE_CONFIGURE_FILE", "-I", str(CUDA_DIR)]
+    # csrc/ is an include root in the real build too (for the device-agnostic checks.h).
+    cmd = [cxx, "-std=c++17", "-fsyntax-only", "-DC10_CUDA_NO_CMAKE_CONFIGURE_FILE", "-I", str(CUDA_DIR),
+           "-I", str(ROOT / "csrc")]
     for p in torch_incs:
         cmd += ["-isystem", p]
     cmd += ["-isystem", str(inc), str(src)]

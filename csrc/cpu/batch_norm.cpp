@@ -10,6 +10,7 @@
 //    partials that are merged afterwards; inner loops run along channels.
 #include "cpu/batch_norm.h"
 
+#include "checks.h"
 #include "cpu/memory.h"
 #include "cpu/welford.h"
 
@@ -32,30 +33,14 @@ struct ChannelLayout {
 };
 
 ChannelLayout describe(const at::Tensor& x) {
-  TORCH_CHECK_VALUE(x.dim() >= 2 && x.dim() <= 4,
-                    "zoo batch_norm: expected a 2-D, 3-D or 4-D input, got ", x.dim(), "-D");
+  checks::check_bn_input(x);
   const int64_t N = x.size(0), C = x.size(1);
-  TORCH_CHECK_VALUE(N > 0 && C > 0 && x.numel() > 0,
-                    "zoo batch_norm: empty input of shape ", x.sizes());
   const int64_t S = x.numel() / (N * C);
   const bool contiguous = x.is_contiguous();
   const bool channels_last = x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast);
   TORCH_CHECK_VALUE(contiguous || channels_last,
                     "zoo batch_norm: x must be contiguous or channels-last, got strides ", x.strides());
   return {S == 1 || !contiguous, N, C, S};
-}
-
-void check_dtype(const at::Tensor& t, const at::Tensor& x, const char* name) {
-  TORCH_CHECK_TYPE(t.scalar_type() == x.scalar_type(), "zoo batch_norm: ", name, " has dtype ",
-                   t.scalar_type(), " but x has dtype ", x.scalar_type());
-}
-
-void check_channel_vector(const at::Tensor& t, const at::Tensor& x, const char* name) {
-  TORCH_CHECK_VALUE(t.dim() == 1 && t.size(0) == x.size(1), "zoo batch_norm: ", name,
-                    " must have shape (", x.size(1), "), got ", t.sizes());
-  check_dtype(t, x, name);
-  TORCH_CHECK_VALUE(t.device() == x.device(), "zoo batch_norm: ", name, " is on ", t.device(),
-                    " but x is on ", x.device());
 }
 
 void check_input(const at::Tensor& x) {
@@ -66,9 +51,8 @@ void check_input(const at::Tensor& x) {
 
 // Contiguous copy of an optional per-channel vector, or an undefined tensor.
 at::Tensor channel_param(const std::optional<at::Tensor>& t, const at::Tensor& x, const char* name) {
-  if (!t.has_value() || !t->defined()) return at::Tensor();
-  check_channel_vector(*t, x, name);
-  return t->contiguous();
+  checks::check_bn_optional_channel_vector(t, x, name);
+  return t.has_value() && t->defined() ? t->contiguous() : at::Tensor();
 }
 
 template <typename T>
@@ -317,9 +301,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const std::optional<at::Tensor>& bias, double eps) {
   check_input(x);
   const ChannelLayout L = describe(x);
-  TORCH_CHECK_VALUE(L.count() > 1, "zoo batch_norm: expected more than 1 value per channel when training, got input size ",
-                    x.sizes());
-  TORCH_CHECK_VALUE(eps >= 0, "zoo batch_norm: eps must be non-negative, got ", eps);
+  checks::check_bn_train_count(x);
+  checks::check_bn_eps(eps);
   const at::Tensor w = channel_param(weight, x, "weight");
   const at::Tensor b = channel_param(bias, x, "bias");
   at::Tensor y = empty_output_like(x);
@@ -339,9 +322,9 @@ at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>&
                            const at::Tensor& running_var, double eps) {
   check_input(x);
   const ChannelLayout L = describe(x);
-  TORCH_CHECK_VALUE(eps >= 0, "zoo batch_norm: eps must be non-negative, got ", eps);
-  check_channel_vector(running_mean, x, "running_mean");
-  check_channel_vector(running_var, x, "running_var");
+  checks::check_bn_eps(eps);
+  checks::check_bn_channel_vector(running_mean, x, "running_mean");
+  checks::check_bn_channel_vector(running_var, x, "running_var");
   const at::Tensor w = channel_param(weight, x, "weight");
   const at::Tensor b = channel_param(bias, x, "bias");
   at::Tensor y = empty_output_like(x);
@@ -367,11 +350,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
     const at::Tensor& mean, const at::Tensor& invstd, bool train) {
   check_input(x);
   const ChannelLayout L = describe(x);
-  TORCH_CHECK_VALUE(grad_y.sizes() == x.sizes(), "zoo batch_norm: grad_y has shape ", grad_y.sizes(),
-                    " but x has shape ", x.sizes());
-  check_dtype(grad_y, x, "grad_y");
-  check_channel_vector(mean, x, "mean");
-  check_channel_vector(invstd, x, "invstd");
+  checks::check_bn_grad(grad_y, x);
+  checks::check_bn_channel_vector(mean, x, "mean");
+  checks::check_bn_channel_vector(invstd, x, "invstd");
   const at::Tensor w = channel_param(weight, x, "weight");
   // grad_y must share x's layout so one index walks both.
   const at::Tensor dy = grad_y.contiguous(x.suggest_memory_format());

@@ -12,6 +12,7 @@
 //    more in synchronisation than the small layers' whole work.
 #include "cpu/conv2d.h"
 
+#include "checks.h"
 #include "cpu/im2col.h"
 #include "cpu/memory.h"
 #include "cpu/welford.h"
@@ -44,42 +45,15 @@ class SequentialBlas {
   int previous_;
 };
 
-void check_pair(const std::vector<int64_t>& v, const char* name) {
-  TORCH_CHECK_VALUE(v.size() == 2, "zoo conv2d: ", name, " must have 2 values (height, width), got ", v.size());
-}
-
 ConvGeometry geometry(const at::Tensor& x, const at::Tensor& weight, const std::vector<int64_t>& stride,
                       const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation) {
   TORCH_CHECK_VALUE(x.device().is_cpu() && weight.device().is_cpu(), "zoo conv2d (CPU kernel): x is on ",
                     x.device(), " and weight on ", weight.device());
   TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
                    "zoo conv2d: expected float32 or float64, got ", x.scalar_type());
-  TORCH_CHECK_TYPE(weight.scalar_type() == x.scalar_type(), "zoo conv2d: weight has dtype ", weight.scalar_type(),
-                   " but x has dtype ", x.scalar_type());
-  TORCH_CHECK_VALUE(x.dim() == 4, "zoo conv2d: expected a 4-D input (N, C, H, W), got ", x.dim(), "-D");
-  TORCH_CHECK_VALUE(weight.dim() == 4, "zoo conv2d: expected a 4-D weight (Cout, Cin, kh, kw), got ",
-                    weight.dim(), "-D");
-  TORCH_CHECK_VALUE(weight.size(1) == x.size(1), "zoo conv2d: weight expects ", weight.size(1),
-                    " input channels but x has ", x.size(1));
-  check_pair(stride, "stride");
-  check_pair(padding, "padding");
-  check_pair(dilation, "dilation");
-  for (int d = 0; d < 2; ++d) {
-    TORCH_CHECK_VALUE(stride[d] > 0, "zoo conv2d: stride must be positive, got ", stride);
-    TORCH_CHECK_VALUE(padding[d] >= 0, "zoo conv2d: padding must be non-negative, got ", padding);
-    TORCH_CHECK_VALUE(dilation[d] > 0, "zoo conv2d: dilation must be positive, got ", dilation);
-  }
-  ConvGeometry g{x.size(1), x.size(2), x.size(3), weight.size(2), weight.size(3), stride[0], stride[1],
-                 padding[0], padding[1], dilation[0], dilation[1], 0, 0};
-  const int64_t span_h = g.dh * (g.kh - 1) + 1, span_w = g.dw * (g.kw - 1) + 1;
-  g.Ho = (g.H + 2 * g.ph - span_h) / g.sh + 1;
-  g.Wo = (g.W + 2 * g.pw - span_w) / g.sw + 1;
-  TORCH_CHECK_VALUE(g.H + 2 * g.ph >= span_h && g.W + 2 * g.pw >= span_w,
-                    "zoo conv2d: padded input ", g.H + 2 * g.ph, "x", g.W + 2 * g.pw,
-                    " is smaller than the dilated kernel ", span_h, "x", span_w);
-  TORCH_CHECK_VALUE(x.size(0) > 0 && g.C > 0 && weight.size(0) > 0, "zoo conv2d: empty input ", x.sizes(),
-                    " or weight ", weight.sizes());
-  return g;
+  const checks::ConvOutputSize out = checks::check_conv2d(x, weight, stride, padding, dilation);
+  return {x.size(1),   x.size(2),   x.size(3),   weight.size(2), weight.size(3), stride[0], stride[1],
+          padding[0],  padding[1],  dilation[0], dilation[1],    out.Ho,         out.Wo};
 }
 
 bool is_pointwise(const ConvGeometry& g) {
@@ -200,15 +174,8 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
   const int64_t N = x.size(0), Cout = weight_in.size(0), K = g.K(), P = g.P();
   const at::Tensor w = weight_in.contiguous().view({Cout, K});
   at::Tensor bias;
-  if (bias_in.has_value() && bias_in->defined()) {
-    TORCH_CHECK_VALUE(bias_in->dim() == 1 && bias_in->size(0) == Cout, "zoo conv2d: bias must have shape (", Cout,
-                      "), got ", bias_in->sizes());
-    TORCH_CHECK_TYPE(bias_in->scalar_type() == x.scalar_type(), "zoo conv2d: bias has dtype ",
-                     bias_in->scalar_type(), " but x has dtype ", x.scalar_type());
-    TORCH_CHECK_VALUE(bias_in->device() == x.device(), "zoo conv2d: bias is on ", bias_in->device(),
-                      " but x is on ", x.device());
-    bias = bias_in->contiguous();
-  }
+  checks::check_conv2d_bias(bias_in, x, Cout);
+  if (bias_in.has_value() && bias_in->defined()) bias = bias_in->contiguous();
   at::Tensor y = empty_output({N, Cout, g.Ho, g.Wo}, x.options());
   const ChunkPlan plan = plan_chunks(N, K, P, Cout, x.element_size());
   const bool pointwise = is_pointwise(g);
@@ -239,12 +206,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
     std::vector<int64_t> padding, std::vector<int64_t> dilation, std::array<bool, 3> output_mask) {
   const ConvGeometry g = geometry(x_in, weight_in, stride, padding, dilation);
   const int64_t N = x_in.size(0), Cout = weight_in.size(0), K = g.K(), P = g.P();
-  TORCH_CHECK_VALUE(grad_y.dim() == 4 && grad_y.size(0) == N && grad_y.size(1) == Cout && grad_y.size(2) == g.Ho &&
-                        grad_y.size(3) == g.Wo,
-                    "zoo conv2d: grad_y has shape ", grad_y.sizes(), " but the output has shape (", N, ", ", Cout,
-                    ", ", g.Ho, ", ", g.Wo, ")");
-  TORCH_CHECK_TYPE(grad_y.scalar_type() == x_in.scalar_type(), "zoo conv2d: grad_y has dtype ",
-                   grad_y.scalar_type(), " but x has dtype ", x_in.scalar_type());
+  checks::check_conv2d_grad(grad_y, x_in, Cout, {g.Ho, g.Wo});
   const bool need_dx = output_mask[0], need_dw = output_mask[1], need_db = output_mask[2];
   const at::Tensor x = x_in.contiguous();
   const at::Tensor dy = grad_y.contiguous();

@@ -9,6 +9,7 @@
 #include <c10/cuda/CUDAStream.h>
 
 #include "batch_norm_kernels.cuh"
+#include "checks.h"
 
 namespace zoo::cuda {
 namespace {
@@ -33,8 +34,6 @@ struct BnView {
 };
 
 BnView make_view(const at::Tensor& x) {
-  TORCH_CHECK(x.dim() >= 2 && x.dim() <= 4, "zoo batch_norm (CUDA): expected a 2-D, 3-D or 4-D input, got ", x.dim(),
-              "-D");
   const int64_t N = x.size(0), C = x.size(1);
   int64_t S = 1;
   for (int64_t d = 2; d < x.dim(); ++d) S *= x.size(d);
@@ -46,26 +45,24 @@ BnView make_view(const at::Tensor& x) {
   return {x.contiguous(), at::MemoryFormat::Contiguous, N, C, S};
 }
 
-void check_input(const at::Tensor& x, const char* what) {
-  TORCH_CHECK(x.is_cuda(), "zoo batch_norm (CUDA): ", what, " must be a CUDA tensor");
+// x is a CUDA tensor of a supported dtype, (N, C, ...) and not empty.
+void check_input(const at::Tensor& x) {
+  TORCH_CHECK_VALUE(x.is_cuda(), "zoo batch_norm (CUDA kernel): x is on ", x.device());
   const auto t = x.scalar_type();
-  TORCH_CHECK(t == at::kFloat || t == at::kDouble || t == at::kHalf || t == at::kBFloat16,
-              "zoo batch_norm (CUDA): unsupported dtype ", t);
+  TORCH_CHECK_TYPE(t == at::kFloat || t == at::kDouble || t == at::kHalf || t == at::kBFloat16,
+                   "zoo batch_norm: expected float32, float64, float16 or bfloat16, got ", t);
+  checks::check_bn_input(x);
 }
 
-// Per-channel tensor (weight, bias, running stats, saved stats): device, dtype, size.
-at::Tensor channel_param(const at::Tensor& p, const at::Tensor& x, int64_t C, const char* what) {
-  TORCH_CHECK(p.is_cuda() && p.device() == x.device(), "zoo batch_norm (CUDA): ", what,
-              " must be on the same CUDA device as the input");
-  TORCH_CHECK(p.scalar_type() == x.scalar_type(), "zoo batch_norm (CUDA): ", what, " has dtype ", p.scalar_type(),
-              " but the input has ", x.scalar_type());
-  TORCH_CHECK(p.numel() == C, "zoo batch_norm (CUDA): ", what, " must have ", C, " elements, got ", p.numel());
+// Contiguous per-channel tensor (weight, bias, running or saved stats), checked against x.
+at::Tensor channel_param(const at::Tensor& p, const at::Tensor& x, const char* what) {
+  checks::check_bn_channel_vector(p, x, what);
   return p.contiguous();
 }
 
-at::Tensor optional_param(const std::optional<at::Tensor>& p, const at::Tensor& x, int64_t C, const char* what) {
+at::Tensor optional_param(const std::optional<at::Tensor>& p, const at::Tensor& x, const char* what) {
   if (!p.has_value() || !p->defined()) return at::Tensor();
-  return channel_param(*p, x, C, what);
+  return channel_param(*p, x, what);
 }
 
 template <typename T>
@@ -83,11 +80,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(cons
                                                                             const std::optional<at::Tensor>& weight,
                                                                             const std::optional<at::Tensor>& bias,
                                                                             double eps) {
-  check_input(x, "input");
+  check_input(x);
+  checks::check_bn_train_count(x);
+  checks::check_bn_eps(eps);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
-  const at::Tensor w = optional_param(weight, x, v.C, "weight");
-  const at::Tensor b = optional_param(bias, x, v.C, "bias");
+  const at::Tensor w = optional_param(weight, x, "weight");
+  const at::Tensor b = optional_param(bias, x, "bias");
   const auto acc_opts = x.options().dtype(acc_dtype(x.scalar_type()));
   at::Tensor mean = at::empty({v.C}, acc_opts);
   at::Tensor invstd = at::empty({v.C}, acc_opts);
@@ -120,14 +119,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(cons
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                            const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
                            const at::Tensor& running_var, double eps) {
-  check_input(x, "input");
+  check_input(x);
+  checks::check_bn_eps(eps);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
-  const at::Tensor w = optional_param(weight, x, v.C, "weight");
-  const at::Tensor b = optional_param(bias, x, v.C, "bias");
-  const at::Tensor rv = channel_param(running_var, x, v.C, "running_var");
+  const at::Tensor w = optional_param(weight, x, "weight");
+  const at::Tensor b = optional_param(bias, x, "bias");
+  const at::Tensor rv = channel_param(running_var, x, "running_var");
   const auto acc = acc_dtype(x.scalar_type());
-  const at::Tensor rm = channel_param(running_mean, x, v.C, "running_mean").to(acc).contiguous();
+  const at::Tensor rm = channel_param(running_mean, x, "running_mean").to(acc).contiguous();
   at::Tensor invstd = at::empty({v.C}, x.options().dtype(acc));
   at::Tensor y = new_like_view(x, v);
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
@@ -151,20 +151,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(const at::Ten
                                                                    const std::optional<at::Tensor>& weight,
                                                                    const at::Tensor& mean,
                                                                    const at::Tensor& invstd, bool train) {
-  check_input(x, "input");
-  TORCH_CHECK(grad_y.is_cuda() && grad_y.device() == x.device(),
-              "zoo batch_norm_backward (CUDA): grad_y must be on the input's CUDA device");
-  TORCH_CHECK(grad_y.scalar_type() == x.scalar_type(), "zoo batch_norm_backward (CUDA): grad_y has dtype ",
-              grad_y.scalar_type(), " but the input has ", x.scalar_type());
-  TORCH_CHECK(grad_y.sizes() == x.sizes(), "zoo batch_norm_backward (CUDA): grad_y shape ", grad_y.sizes(),
-              " does not match the input shape ", x.sizes());
+  check_input(x);
+  checks::check_bn_grad(grad_y, x);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
   const at::Tensor dy = grad_y.contiguous(v.format);  // same (N, C, S) view as x
-  const at::Tensor w = optional_param(weight, x, v.C, "weight");
+  const at::Tensor w = optional_param(weight, x, "weight");
   const auto acc = acc_dtype(x.scalar_type());
-  const at::Tensor mean_acc = channel_param(mean, x, v.C, "mean").to(acc).contiguous();
-  const at::Tensor invstd_acc = channel_param(invstd, x, v.C, "invstd").to(acc).contiguous();
+  const at::Tensor mean_acc = channel_param(mean, x, "mean").to(acc).contiguous();
+  const at::Tensor invstd_acc = channel_param(invstd, x, "invstd").to(acc).contiguous();
   const auto acc_opts = x.options().dtype(acc);
   at::Tensor sum_dy = at::empty({v.C}, acc_opts);  // == dbias
   at::Tensor sum_dy_xmu = at::empty({v.C}, acc_opts);

@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <limits>
 
+#include "checks.h"
 #include "conv2d_kernels.cuh"
 
 namespace zoo::cuda {
@@ -22,30 +23,13 @@ namespace kern = zoo::cuda::kernels;
 // chunks of as many images as fit (at least one).
 constexpr int64_t kColBudgetBytes = int64_t{256} << 20;
 
-std::array<int64_t, 2> pair_arg(const std::vector<int64_t>& v, const char* name) {
-  TORCH_CHECK(v.size() == 2 || v.size() == 1, "zoo conv2d (CUDA): ", name, " must have 2 entries, got ", v.size());
-  return {v[0], v.size() == 2 ? v[1] : v[0]};
-}
-
 kern::Conv2dShape make_shape(const at::Tensor& x, const at::Tensor& weight, const std::vector<int64_t>& stride,
                              const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation) {
-  TORCH_CHECK(x.is_cuda() && weight.is_cuda(), "zoo conv2d (CUDA): input and weight must be CUDA tensors");
-  TORCH_CHECK(x.device() == weight.device(), "zoo conv2d (CUDA): input and weight are on different devices");
-  TORCH_CHECK(x.dim() == 4, "zoo conv2d (CUDA): expected a 4-D input, got ", x.dim(), "-D");
-  TORCH_CHECK(weight.dim() == 4, "zoo conv2d (CUDA): expected a 4-D weight, got ", weight.dim(), "-D");
-  TORCH_CHECK(x.scalar_type() == weight.scalar_type(), "zoo conv2d (CUDA): input dtype ", x.scalar_type(),
-              " differs from weight dtype ", weight.scalar_type());
-  TORCH_CHECK(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
-              "zoo conv2d (CUDA): only float32 and float64 are supported, got ", x.scalar_type());
-  TORCH_CHECK(weight.size(1) == x.size(1), "zoo conv2d (CUDA): weight expects ", weight.size(1),
-              " input channels (groups = 1) but the input has ", x.size(1));
-  const auto st = pair_arg(stride, "stride");
-  const auto pd = pair_arg(padding, "padding");
-  const auto dl = pair_arg(dilation, "dilation");
-  TORCH_CHECK(st[0] > 0 && st[1] > 0, "zoo conv2d (CUDA): stride must be positive");
-  TORCH_CHECK(dl[0] > 0 && dl[1] > 0, "zoo conv2d (CUDA): dilation must be positive");
-  TORCH_CHECK(pd[0] >= 0 && pd[1] >= 0, "zoo conv2d (CUDA): padding must be non-negative");
-
+  TORCH_CHECK_VALUE(x.is_cuda() && weight.is_cuda(), "zoo conv2d (CUDA kernel): x is on ", x.device(),
+                    " and weight on ", weight.device());
+  TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
+                   "zoo conv2d: expected float32 or float64, got ", x.scalar_type());
+  const checks::ConvOutputSize out = checks::check_conv2d(x, weight, stride, padding, dilation);
   kern::Conv2dShape s{};
   s.Cin = x.size(1);
   s.H = x.size(2);
@@ -53,23 +37,21 @@ kern::Conv2dShape make_shape(const at::Tensor& x, const at::Tensor& weight, cons
   s.Cout = weight.size(0);
   s.kh = weight.size(2);
   s.kw = weight.size(3);
-  s.sh = st[0];
-  s.sw = st[1];
-  s.ph = pd[0];
-  s.pw = pd[1];
-  s.dh = dl[0];
-  s.dw = dl[1];
-  s.Hout = kern::conv2d_out_size(s.H, s.kh, s.sh, s.ph, s.dh);
-  s.Wout = kern::conv2d_out_size(s.W, s.kw, s.sw, s.pw, s.dw);
-  TORCH_CHECK(s.kh > 0 && s.kw > 0, "zoo conv2d (CUDA): empty kernel");
-  TORCH_CHECK(s.Hout > 0 && s.Wout > 0, "zoo conv2d (CUDA): input (", s.H, "x", s.W, ") is too small for kernel (",
-              s.kh, "x", s.kw, ") with dilation (", s.dh, ", ", s.dw, ") and padding (", s.ph, ", ", s.pw, ")");
+  s.sh = stride[0];
+  s.sw = stride[1];
+  s.ph = padding[0];
+  s.pw = padding[1];
+  s.dh = dilation[0];
+  s.dw = dilation[1];
+  s.Hout = out.Ho;
+  s.Wout = out.Wo;
   // The im2col/col2im kernels do per-pixel index math in 32 bits (tensor offsets are 64-bit).
   constexpr int64_t kIntMax = std::numeric_limits<int>::max();
-  TORCH_CHECK(s.H + 2 * s.ph < kIntMax && s.W + 2 * s.pw < kIntMax && s.Hout * s.sh < kIntMax &&
-                  s.Wout * s.sw < kIntMax && s.dh * s.kh < kIntMax && s.dw * s.kw < kIntMax &&
-                  s.kh * s.kw < kIntMax,
-              "zoo conv2d (CUDA): spatial sizes too large");
+  TORCH_CHECK_VALUE(s.H + 2 * s.ph < kIntMax && s.W + 2 * s.pw < kIntMax && s.Hout * s.sh < kIntMax &&
+                        s.Wout * s.sw < kIntMax && s.dh * s.kh < kIntMax && s.dw * s.kw < kIntMax &&
+                        s.kh * s.kw < kIntMax,
+                    "zoo conv2d (CUDA kernel): spatial sizes too large for 32-bit pixel indexing, input ", x.sizes(),
+                    " weight ", weight.sizes());
   return s;
 }
 
@@ -98,12 +80,8 @@ at::Tensor conv2d_forward(const at::Tensor& x, const at::Tensor& weight, const s
   const at::Tensor xc = x.contiguous();
   const at::Tensor wc = weight.contiguous();
   at::Tensor bc;
-  if (bias.has_value() && bias->defined()) {
-    TORCH_CHECK(bias->is_cuda() && bias->device() == x.device(), "zoo conv2d (CUDA): bias must be on the input's device");
-    TORCH_CHECK(bias->scalar_type() == x.scalar_type(), "zoo conv2d (CUDA): bias dtype differs from input dtype");
-    TORCH_CHECK(bias->numel() == s.Cout, "zoo conv2d (CUDA): bias must have ", s.Cout, " elements");
-    bc = bias->contiguous();
-  }
+  checks::check_conv2d_bias(bias, x, s.Cout);
+  if (bias.has_value() && bias->defined()) bc = bias->contiguous();
   const int64_t N = x.size(0);
   at::Tensor y = at::empty({N, s.Cout, s.Hout, s.Wout}, x.options());
   if (y.numel() == 0) return y;
@@ -136,13 +114,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(const at::Tensor&
                                                                std::array<bool, 3> output_mask) {
   const kern::Conv2dShape s = make_shape(x, weight, stride, padding, dilation);
   const int64_t N = x.size(0);
-  TORCH_CHECK(grad_y.is_cuda() && grad_y.device() == x.device(),
-              "zoo conv2d_backward (CUDA): grad_y must be on the input's device");
-  TORCH_CHECK(grad_y.scalar_type() == x.scalar_type(), "zoo conv2d_backward (CUDA): grad_y dtype differs from input");
-  TORCH_CHECK(grad_y.dim() == 4 && grad_y.size(0) == N && grad_y.size(1) == s.Cout && grad_y.size(2) == s.Hout &&
-                  grad_y.size(3) == s.Wout,
-              "zoo conv2d_backward (CUDA): grad_y has shape ", grad_y.sizes(), ", expected [", N, ", ", s.Cout, ", ",
-              s.Hout, ", ", s.Wout, "]");
+  checks::check_conv2d_grad(grad_y, x, s.Cout, {s.Hout, s.Wout});
   const c10::cuda::CUDAGuard guard(x.device());
   const at::Tensor dy = grad_y.contiguous();
   const at::Tensor xc = x.contiguous();

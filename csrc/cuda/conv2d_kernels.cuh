@@ -34,11 +34,6 @@ struct Conv2dShape {
   bool pointwise() const { return kh == 1 && kw == 1 && sh == 1 && sw == 1 && ph == 0 && pw == 0; }
 };
 
-// Output extent of one spatial dimension (may be <= 0 for invalid configurations).
-inline int64_t conv2d_out_size(int64_t in, int64_t k, int64_t stride, int64_t pad, int64_t dil) {
-  return (in + 2 * pad - dil * (k - 1) - 1) / stride + 1;
-}
-
 // --- building blocks ----------------------------------------------------------
 
 // col[b][(c * kh + i) * kw + j][ho * Wout + wo] = x[b][c][ho*sh - ph + i*dh][wo*sw - pw + j*dw] (0 outside).
