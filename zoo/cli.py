@@ -50,7 +50,8 @@ Train a preset and write a run directory (default runs/<model>-<dataset>-<time>)
 
 Settings are taken, later ones winning, from: built-in defaults, the model's
 recommended recipe (see `zoo list -v`), --config FILE, then the options given here.
-The same command (same --seed) gives the same numbers. If a run stops (crash, kill,
+The same command (same --seed, --threads and machine) gives the same numbers; another
+CPU model rounds differently and drifts by a few tenths of a point. If a run stops (crash, kill,
 Ctrl-C), rerun the same command with --resume (and its --out) to finish it exactly
 as if it had never stopped. A NaN/inf loss stops the run with exit status 1,
 keeping the last good checkpoint.
