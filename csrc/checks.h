@@ -8,7 +8,6 @@
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
 
-#include <array>
 #include <cstdint>
 #include <optional>
 #include <vector>
@@ -50,11 +49,6 @@ inline void check_bn_channel_vector(const at::Tensor& t, const at::Tensor& x, co
   check_like_input(kBatchNorm, name, t, x);
 }
 
-inline void check_bn_optional_channel_vector(const std::optional<at::Tensor>& t, const at::Tensor& x,
-                                             const char* name) {
-  if (t.has_value() && t->defined()) check_bn_channel_vector(*t, x, name);
-}
-
 inline void check_bn_grad(const at::Tensor& grad_y, const at::Tensor& x) {
   TORCH_CHECK_VALUE(grad_y.sizes() == x.sizes(), kBatchNorm, ": grad_y has shape ", grad_y.sizes(),
                     " but x has shape ", x.sizes());
@@ -64,6 +58,10 @@ inline void check_bn_grad(const at::Tensor& grad_y, const at::Tensor& x) {
 // ---------------------------------------------------------------- conv2d
 
 constexpr const char* kConv2d = "zoo conv2d";
+
+inline void check_conv2d_pair(const std::vector<int64_t>& v, const char* name) {
+  TORCH_CHECK_VALUE(v.size() == 2, kConv2d, ": ", name, " must have 2 values (height, width), got ", v.size());
+}
 
 // Output height and width of a checked convolution.
 struct ConvOutputSize {
@@ -83,12 +81,9 @@ inline ConvOutputSize check_conv2d(const at::Tensor& x, const at::Tensor& weight
                     " input channels but x has ", x.size(1));
   TORCH_CHECK_VALUE(x.numel() > 0 && weight.numel() > 0, kConv2d, ": empty input ", x.sizes(), " or weight ",
                     weight.sizes());
-  const std::array<const std::vector<int64_t>*, 3> pairs{&stride, &padding, &dilation};
-  const std::array<const char*, 3> names{"stride", "padding", "dilation"};
-  for (size_t i = 0; i < pairs.size(); ++i) {
-    TORCH_CHECK_VALUE(pairs[i]->size() == 2, kConv2d, ": ", names[i], " must have 2 values (height, width), got ",
-                      pairs[i]->size());
-  }
+  check_conv2d_pair(stride, "stride");
+  check_conv2d_pair(padding, "padding");
+  check_conv2d_pair(dilation, "dilation");
   for (int d = 0; d < 2; ++d) {
     TORCH_CHECK_VALUE(stride[d] > 0, kConv2d, ": stride must be positive, got ", stride);
     TORCH_CHECK_VALUE(padding[d] >= 0, kConv2d, ": padding must be non-negative, got ", padding);

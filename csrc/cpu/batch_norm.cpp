@@ -51,8 +51,9 @@ void check_input(const at::Tensor& x) {
 
 // Contiguous copy of an optional per-channel vector, or an undefined tensor.
 at::Tensor channel_param(const std::optional<at::Tensor>& t, const at::Tensor& x, const char* name) {
-  checks::check_bn_optional_channel_vector(t, x, name);
-  return t.has_value() && t->defined() ? t->contiguous() : at::Tensor();
+  if (!t.has_value() || !t->defined()) return at::Tensor();
+  checks::check_bn_channel_vector(*t, x, name);
+  return t->contiguous();
 }
 
 template <typename T>

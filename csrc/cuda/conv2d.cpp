@@ -57,7 +57,6 @@ kern::Conv2dShape make_shape(const at::Tensor& x, const at::Tensor& weight, cons
 
 // Images per chunk so that the im2col buffer stays within budget.
 int64_t chunk_images(const kern::Conv2dShape& s, int64_t N, size_t elem_size) {
-  if (N <= 0) return 1;
   if (s.pointwise()) return N;  // no im2col buffer
   const int64_t per_image = std::max<int64_t>(1, s.K() * s.L() * static_cast<int64_t>(elem_size));
   return std::clamp<int64_t>(kColBudgetBytes / per_image, 1, N);
@@ -66,8 +65,8 @@ int64_t chunk_images(const kern::Conv2dShape& s, int64_t N, size_t elem_size) {
 // Workspace for every chunk size that will be used (full chunks and the remainder).
 template <typename F>
 int64_t workspace_elems(F elems_for, int64_t N, int64_t B) {
-  size_t e = N > 0 ? elems_for(B) : 0;
-  if (N > 0 && N % B != 0) e = std::max(e, elems_for(N % B));
+  size_t e = elems_for(B);
+  if (N % B != 0) e = std::max(e, elems_for(N % B));
   return static_cast<int64_t>(e);
 }
 
@@ -84,7 +83,6 @@ at::Tensor conv2d_forward(const at::Tensor& x, const at::Tensor& weight, const s
   if (bias.has_value() && bias->defined()) bc = bias->contiguous();
   const int64_t N = x.size(0);
   at::Tensor y = at::empty({N, s.Cout, s.Hout, s.Wout}, x.options());
-  if (y.numel() == 0) return y;
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_forward_cuda", [&] {
@@ -157,7 +155,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(const at::Tensor&
     }
     if (output_mask[1]) {
       dw = at::empty(weight.sizes(), weight.options().memory_format(at::MemoryFormat::Contiguous));
-      if (N == 0) dw.zero_();
       for (int64_t n0 = 0; n0 < N; n0 += B) {
         const int64_t b = std::min(B, N - n0);
         kern::conv2d_backward_weight<scalar_t>(dyp + n0 * y_img, xp + n0 * x_img, dw.data_ptr<scalar_t>(), b, s,
