@@ -1,23 +1,35 @@
-// Argument checks shared by the CPU and CUDA host code, so that both devices
-// refuse the same bad input with the same Python exception (ValueError or
-// TypeError) and message. The ops' Python entry points check first; these
-// guard direct calls of torch.ops.zoo.* and zoo._C. Device and dtype support
-// differ per device and are checked where the kernels are.
+// Argument checks shared by the CPU and CUDA kernels: both devices refuse the
+// same bad input with the same Python exception (ValueError or TypeError) and
+// message. They are the only checks of shapes and values: zoo's Python
+// functions only normalise arguments (ints to pairs, unbatched input) and
+// check what chooses a kernel (tensor, layout, device).
 #pragma once
+
+#include "conv2d_geometry.h"
 
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
+#include <c10/util/safe_numerics.h>
 
 #include <cstdint>
 #include <optional>
-#include <vector>
+#include <string>
 
 namespace zoo::checks {
 
+// A dtype as Python names it ("torch.float32"), for messages that reach Python users.
+inline std::string dtype_name(at::ScalarType t) { return "torch." + std::string(c10::getDtypeNames(t).first); }
+
+// x is float32 or float64, the dtypes both devices' kernels are built for.
+inline void check_dtype(const char* op, const at::Tensor& x) {
+  TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble, op,
+                   ": expected float32 or float64, got ", dtype_name(x.scalar_type()));
+}
+
 // `t` (named `name`) has x's dtype and device.
 inline void check_like_input(const char* op, const char* name, const at::Tensor& t, const at::Tensor& x) {
-  TORCH_CHECK_TYPE(t.scalar_type() == x.scalar_type(), op, ": ", name, " has dtype ", t.scalar_type(),
-                   " but x has dtype ", x.scalar_type());
+  TORCH_CHECK_TYPE(t.scalar_type() == x.scalar_type(), op, ": ", name, " has dtype ", dtype_name(t.scalar_type()),
+                   " but x has dtype ", dtype_name(x.scalar_type()));
   TORCH_CHECK_VALUE(t.device() == x.device(), op, ": ", name, " is on ", t.device(), " but x is on ", x.device());
 }
 
@@ -49,6 +61,20 @@ inline void check_bn_channel_vector(const at::Tensor& t, const at::Tensor& x, co
   check_like_input(kBatchNorm, name, t, x);
 }
 
+// A checked, contiguous optional per-channel tensor (weight or bias), or an undefined tensor.
+inline at::Tensor optional_bn_channel_vector(const std::optional<at::Tensor>& t, const at::Tensor& x,
+                                            const char* name) {
+  if (!t.has_value() || !t->defined()) return at::Tensor();
+  check_bn_channel_vector(*t, x, name);
+  return t->contiguous();
+}
+
+// The data of an optional argument, or nullptr when it is undefined.
+template <typename T>
+const T* data_or_null(const at::Tensor& t) {
+  return t.defined() ? t.const_data_ptr<T>() : nullptr;
+}
+
 inline void check_bn_grad(const at::Tensor& grad_y, const at::Tensor& x) {
   TORCH_CHECK_VALUE(grad_y.sizes() == x.sizes(), kBatchNorm, ": grad_y has shape ", grad_y.sizes(),
                     " but x has shape ", x.sizes());
@@ -59,20 +85,30 @@ inline void check_bn_grad(const at::Tensor& grad_y, const at::Tensor& x) {
 
 constexpr const char* kConv2d = "zoo conv2d";
 
-inline void check_conv2d_pair(const std::vector<int64_t>& v, const char* name) {
+inline void check_conv2d_pair(at::IntArrayRef v, const char* name) {
   TORCH_CHECK_VALUE(v.size() == 2, kConv2d, ": ", name, " must have 2 values (height, width), got ", v.size());
 }
 
-// Output height and width of a checked convolution.
-struct ConvOutputSize {
-  int64_t Ho, Wo;
-};
+// a + b and a * b of non-negative sizes, refusing results past int64 (user-given
+// padding, dilation and stride may be anything up to 2^63 - 1).
+inline int64_t checked_add(int64_t a, int64_t b, const char* what) {
+  int64_t out = 0;
+  TORCH_CHECK_VALUE(!c10::add_overflows(a, b, &out), kConv2d, ": ", what, " overflows 64-bit sizes");
+  return out;
+}
 
-// x (N, Cin, H, W) and weight (Cout, Cin, kh, kw), both non-empty with the same dtype
-// and device; stride, padding and dilation of 2 values; the padded input at least as
-// large as the dilated kernel. Returns the output size.
-inline ConvOutputSize check_conv2d(const at::Tensor& x, const at::Tensor& weight, const std::vector<int64_t>& stride,
-                                   const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation) {
+inline int64_t checked_mul(int64_t a, int64_t b, const char* what) {
+  int64_t out = 0;
+  TORCH_CHECK_VALUE(!c10::mul_overflows(a, b, &out), kConv2d, ": ", what, " overflows 64-bit sizes");
+  return out;
+}
+
+// The geometry of conv2d(x, weight) after checking x (N, C, H, W) and weight (Cout, C, kh, kw):
+// both non-empty with the same dtype and device; stride, padding and dilation of 2 values;
+// the padded input at least as large as the dilated kernel; and every size the kernels
+// compute from them (padded input, output, column matrix, in bytes) within int64.
+inline Conv2dGeometry check_conv2d(const at::Tensor& x, const at::Tensor& weight, at::IntArrayRef stride,
+                                   at::IntArrayRef padding, at::IntArrayRef dilation) {
   check_like_input(kConv2d, "weight", weight, x);
   TORCH_CHECK_VALUE(x.dim() == 4, kConv2d, ": expected a 4-D input (N, C, H, W), got ", x.dim(), "-D");
   TORCH_CHECK_VALUE(weight.dim() == 4, kConv2d, ": expected a 4-D weight (Cout, Cin, kh, kw), got ", weight.dim(),
@@ -89,11 +125,29 @@ inline ConvOutputSize check_conv2d(const at::Tensor& x, const at::Tensor& weight
     TORCH_CHECK_VALUE(padding[d] >= 0, kConv2d, ": padding must be non-negative, got ", padding);
     TORCH_CHECK_VALUE(dilation[d] > 0, kConv2d, ": dilation must be positive, got ", dilation);
   }
-  const int64_t padded_h = x.size(2) + 2 * padding[0], padded_w = x.size(3) + 2 * padding[1];
-  const int64_t span_h = dilation[0] * (weight.size(2) - 1) + 1, span_w = dilation[1] * (weight.size(3) - 1) + 1;
+  Conv2dGeometry g{};
+  g.C = x.size(1), g.H = x.size(2), g.W = x.size(3);
+  g.Cout = weight.size(0), g.kh = weight.size(2), g.kw = weight.size(3);
+  g.sh = stride[0], g.sw = stride[1];
+  g.ph = padding[0], g.pw = padding[1];
+  g.dh = dilation[0], g.dw = dilation[1];
+  const int64_t padded_h = checked_add(g.H, checked_mul(2, g.ph, "padding"), "the padded input height");
+  const int64_t padded_w = checked_add(g.W, checked_mul(2, g.pw, "padding"), "the padded input width");
+  const int64_t span_h = checked_mul(g.dh, g.kh - 1, "the dilated kernel height") + 1;
+  const int64_t span_w = checked_mul(g.dw, g.kw - 1, "the dilated kernel width") + 1;
   TORCH_CHECK_VALUE(padded_h >= span_h && padded_w >= span_w, kConv2d, ": padded input ", padded_h, "x", padded_w,
-                    " is smaller than the dilated kernel ", span_h, "x", span_w);
-  return {(padded_h - span_h) / stride[0] + 1, (padded_w - span_w) / stride[1] + 1};
+                    " is smaller than the dilated kernel ", span_h, "x", span_w, ", so there is no output");
+  g.Ho = (padded_h - span_h) / g.sh + 1;
+  g.Wo = (padded_w - span_w) / g.sw + 1;
+  // Bytes of the largest buffers: the output, a padded image and an image's column matrix.
+  constexpr int64_t kMaxElementBytes = 8;
+  const int64_t pixels = checked_mul(g.Ho, g.Wo, "the output size");
+  checked_mul(checked_mul(checked_mul(x.size(0), g.Cout, "the output size"), pixels, "the output size"),
+              kMaxElementBytes, "the output size");
+  checked_mul(checked_mul(checked_mul(g.C, padded_h, "the padded input size"), padded_w, "the padded input size"),
+              kMaxElementBytes, "the padded input size");
+  checked_mul(checked_mul(g.K(), pixels, "the column matrix size"), kMaxElementBytes, "the column matrix size");
+  return g;
 }
 
 inline void check_conv2d_bias(const std::optional<at::Tensor>& bias, const at::Tensor& x, int64_t Cout) {
@@ -103,11 +157,11 @@ inline void check_conv2d_bias(const std::optional<at::Tensor>& bias, const at::T
   check_like_input(kConv2d, "bias", *bias, x);
 }
 
-inline void check_conv2d_grad(const at::Tensor& grad_y, const at::Tensor& x, int64_t Cout, ConvOutputSize out) {
-  TORCH_CHECK_VALUE(grad_y.dim() == 4 && grad_y.size(0) == x.size(0) && grad_y.size(1) == Cout &&
-                        grad_y.size(2) == out.Ho && grad_y.size(3) == out.Wo,
+inline void check_conv2d_grad(const at::Tensor& grad_y, const at::Tensor& x, const Conv2dGeometry& g) {
+  TORCH_CHECK_VALUE(grad_y.dim() == 4 && grad_y.size(0) == x.size(0) && grad_y.size(1) == g.Cout &&
+                        grad_y.size(2) == g.Ho && grad_y.size(3) == g.Wo,
                     kConv2d, ": grad_y has shape ", grad_y.sizes(), " but the output has shape (", x.size(0), ", ",
-                    Cout, ", ", out.Ho, ", ", out.Wo, ")");
+                    g.Cout, ", ", g.Ho, ", ", g.Wo, ")");
   check_like_input(kConv2d, "grad_y", grad_y, x);
 }
 

@@ -22,16 +22,16 @@ W = torch.randn(4, 3, 3, 3)
         (lambda: conv(torch.randn(1, 2, 3, 8, 8), W), ValueError, "got 5-D"),
         (lambda: conv(X, torch.randn(4, 2, 3, 3)), ValueError, "expects 2 input channels.*has 3"),
         (lambda: conv(X, torch.randn(4, 3, 3)), ValueError, "4-D weight"),
-        (lambda: conv(X, W, torch.randn(5)), ValueError, r"bias must have shape \(4,\)"),
-        (lambda: conv(X, W.double()), TypeError, "weight has dtype torch.float64 but the input has dtype torch.float32"),
-        (lambda: conv(X.half(), W.half()), TypeError, "float16"),
-        (lambda: conv(X.int(), W), TypeError, "torch.int32"),
+        (lambda: conv(X, W, torch.randn(5)), ValueError, r"bias must have shape \(4\), got \[5\]"),
+        (lambda: conv(X, W.double()), TypeError, "weight has dtype torch.float64 but x has dtype torch.float32"),
+        (lambda: conv(X.half(), W.half()), TypeError, "expected float32 or float64, got torch.float16"),
+        (lambda: conv(X.int(), W), TypeError, "expected float32 or float64, got torch.int32"),
         (lambda: conv(X[:0], W), ValueError, "empty"),
         (lambda: conv(X, W, stride=-1), ValueError, "stride must be positive"),
         (lambda: conv(X, W, stride=0), ValueError, "stride must be positive"),
         (lambda: conv(X, W, padding=-1), ValueError, "padding must be non-negative"),
         (lambda: conv(X, W, dilation=0), ValueError, "dilation must be positive"),
-        (lambda: conv(X, W, dilation=5), ValueError, "smaller than the kernel"),
+        (lambda: conv(X, W, dilation=5), ValueError, "smaller than the dilated kernel"),
         (lambda: conv(torch.randn(1, 3, 2, 2), W), ValueError, "no output"),
         (lambda: conv(X, W, stride=(1, 2, 3)), ValueError, "stride must be an int or a pair"),
         (lambda: conv(X, W, groups=3), NotImplementedError, "groups=3"),
@@ -57,12 +57,14 @@ def bn(x, training=True, weight=None, bias=None, rm=None, rv=None):
         (lambda: bn(torch.randn(1, 3)), ValueError, "more than 1 value per channel"),
         (lambda: bn(torch.randn(1, 3, 1, 1)), ValueError, "more than 1 value per channel"),
         (lambda: bn(torch.randn(0, 3, 4, 4)), ValueError, "empty"),
-        (lambda: bn(torch.randn(4, 3), weight=torch.randn(4)), ValueError, r"weight must have shape \(3,\)"),
-        (lambda: bn(torch.randn(4, 3), bias=torch.randn(3, 1)), ValueError, r"bias must have shape \(3,\)"),
+        (lambda: bn(torch.randn(4, 3), weight=torch.randn(4)), ValueError, r"weight must have shape \(3\), got \[4\]"),
+        (lambda: bn(torch.randn(4, 3), bias=torch.randn(3, 1)), ValueError, r"bias must have shape \(3\), got \[3, 1\]"),
         (lambda: bn(torch.randn(4, 3), weight=torch.randn(3).double()), TypeError, "weight has dtype torch.float64"),
-        (lambda: bn(torch.randn(4, 3).half()), TypeError, "float16"),
+        (lambda: bn(torch.randn(4, 3).half()), TypeError, "expected float32 or float64, got torch.float16"),
         (lambda: bn(torch.randn(4, 3), training=False), ValueError, "running_mean and running_var are required"),
-        (lambda: bn(torch.randn(4, 3), training=False, rm=torch.zeros(2), rv=torch.ones(3)), ValueError, r"running_mean must have shape \(3,\)"),
+        (lambda: bn(torch.randn(4, 3), training=False, rm=torch.zeros(2), rv=torch.ones(3)), ValueError, r"running_mean must have shape \(3\)"),
+        (lambda: bn(torch.randn(4, 3), rm=torch.zeros(2), rv=torch.ones(3)), ValueError, r"running_mean must have shape \(3,\)"),
+        (lambda: bn(torch.randn(4, 3), rm=torch.zeros(3), rv=torch.ones(3).double()), ValueError, "running_var must have .*dtype torch.float32"),
         (lambda: zoo.ops.batch_norm(torch.randn(4, 3), None, None, training=True, eps=-1.0), ValueError, "eps must be non-negative"),
     ],
 )
@@ -78,20 +80,26 @@ def test_layers_check_rank_like_torch():
         zoo.nn.BatchNorm1d(3)(torch.randn(4, 3, 2, 2))
 
 
-# Bad input for the kernels themselves, as functions of the device: the bindings (and
-# torch.ops.zoo.*) are public too, and both devices share one set of C++ checks.
+# Bad input for the operators themselves (torch.ops.zoo.*, public too), as functions of the
+# device: the C++ checks are the only shape and value checks, shared by both devices.
 KERNEL_CASES = [
-    ("conv2d_forward", lambda d: (X.to(d), torch.randn(4, 2, 3, 3, device=d), None, [1, 1], [0, 0], [1, 1]),
+    ("conv2d", lambda d: (X.to(d), torch.randn(4, 2, 3, 3, device=d), None, [1, 1], [0, 0], [1, 1]),
      ValueError, "expects 2 input channels but x has 3"),
-    ("conv2d_forward", lambda d: (X.to(d), W.to(d), None, [0, 1], [0, 0], [1, 1]), ValueError, "stride must be positive"),
-    ("conv2d_forward", lambda d: (X.to(d), W.to(d), None, [1, 1, 1], [0, 0], [1, 1]), ValueError, "stride must have 2 values"),
-    ("conv2d_forward", lambda d: (X.to(d), W.double().to(d), None, [1, 1], [0, 0], [1, 1]), TypeError,
-     "weight has dtype Double but x has dtype Float"),
-    ("conv2d_forward", lambda d: (X.to(d), W.to(d), torch.randn(5, device=d), [1, 1], [0, 0], [1, 1]), ValueError,
+    ("conv2d", lambda d: (X.to(d), W.to(d), None, [0, 1], [0, 0], [1, 1]), ValueError, "stride must be positive"),
+    ("conv2d", lambda d: (X.to(d), W.to(d), None, [1, 1, 1], [0, 0], [1, 1]), ValueError, "stride must have 2 values"),
+    ("conv2d", lambda d: (X.to(d), W.double().to(d), None, [1, 1], [0, 0], [1, 1]), TypeError,
+     "weight has dtype torch.float64 but x has dtype torch.float32"),
+    ("conv2d", lambda d: (X.to(d), W.to(d), torch.randn(5, device=d), [1, 1], [0, 0], [1, 1]), ValueError,
      r"bias must have shape \(4\)"),
-    ("conv2d_forward", lambda d: (X[:0].to(d), W.to(d), None, [1, 1], [0, 0], [1, 1]), ValueError, "empty input"),
-    ("conv2d_forward", lambda d: (X.to(d), torch.randn(4, 3, 9, 9, device=d), None, [1, 1], [0, 0], [1, 1]), ValueError,
+    ("conv2d", lambda d: (X[:0].to(d), W.to(d), None, [1, 1], [0, 0], [1, 1]), ValueError, "empty input"),
+    ("conv2d", lambda d: (X.to(d), torch.randn(4, 3, 9, 9, device=d), None, [1, 1], [0, 0], [1, 1]), ValueError,
      "smaller than the dilated kernel"),
+    ("conv2d", lambda d: (X.to(d), W.to(d), None, [1, 1], [2**62, 0], [1, 1]), ValueError,
+     "padding overflows 64-bit sizes"),
+    ("conv2d", lambda d: (X.to(d), W.to(d), None, [1, 1], [0, 0], [2**62, 1]), ValueError,
+     "dilated kernel height overflows 64-bit sizes"),
+    ("conv2d", lambda d: (X.to(d), W.to(d), None, [1, 1], [2**40, 2**40], [1, 1]), ValueError,
+     "output size overflows 64-bit sizes"),
     ("conv2d_backward", lambda d: (torch.randn(2, 4, 5, 5, device=d), X.to(d), W.to(d), [1, 1], [0, 0], [1, 1],
                                    [True, True, True]), ValueError, "grad_y has shape"),
     ("batch_norm_train", lambda d: (torch.randn(1, 3, device=d), None, None, 1e-5), ValueError,
@@ -100,7 +108,9 @@ KERNEL_CASES = [
     ("batch_norm_train", lambda d: (torch.randn(4, 3, device=d), torch.randn(3, 1, device=d), None, 1e-5), ValueError,
      r"weight must have shape \(3\)"),
     ("batch_norm_train", lambda d: (torch.randn(4, 3, device=d), torch.randn(3, device=d).double(), None, 1e-5),
-     TypeError, "weight has dtype Double"),
+     TypeError, "weight has dtype torch.float64"),
+    ("batch_norm_train", lambda d: (torch.randn(4, 3, device=d).half(), None, None, 1e-5), TypeError,
+     "expected float32 or float64, got torch.float16"),
     ("batch_norm_train", lambda d: (torch.randn(4, 3, 2, 2, 2, device=d), None, None, 1e-5), ValueError, "got 5-D"),
     ("batch_norm_eval", lambda d: (torch.randn(4, 3, device=d), None, None, torch.zeros(2, device=d),
                                    torch.ones(3, device=d), 1e-5), ValueError, r"running_mean must have shape \(3\)"),
@@ -116,19 +126,24 @@ DEVICES = [
 
 
 @pytest.mark.parametrize("device", DEVICES)
-@pytest.mark.parametrize("kernel,make_args,error,match", KERNEL_CASES, ids=lambda v: v if isinstance(v, str) else "")
-def test_kernels_reject_bad_input_without_the_python_checks(device, kernel, make_args, error, match):
+@pytest.mark.parametrize("op,make_args,error,match", KERNEL_CASES, ids=lambda v: v if isinstance(v, str) else "")
+def test_ops_reject_bad_input_without_the_python_wrappers(device, op, make_args, error, match):
     with pytest.raises(error, match=match):
-        getattr(_C, f"{device}_{kernel}")(*make_args(device))
+        getattr(torch.ops.zoo, op)(*make_args(device))
 
 
 def test_cpu_kernels_reject_what_only_they_refuse():
     with pytest.raises(ValueError, match="contiguous or channels-last"):
-        _C.cpu_batch_norm_train(torch.randn(4, 3, 5).transpose(1, 2), None, None, 1e-5)
-    with pytest.raises(TypeError, match="float32 or float64"):
-        _C.cpu_batch_norm_eval(torch.randn(4, 3).half(), None, None, torch.zeros(3), torch.ones(3), 1e-5)
-    with pytest.raises(ValueError, match="CPU kernel"):
-        _C.cpu_batch_norm_train(torch.randn(4, 3, device="meta"), None, None, 1e-5)
+        torch.ops.zoo.batch_norm_train(torch.randn(4, 3, 5).transpose(1, 2), None, None, 1e-5)
+
+
+def test_meta_tensors_get_shapes_from_the_fake_kernels():
+    y, mean, _, _ = torch.ops.zoo.batch_norm_train(torch.randn(4, 3, 5, device="meta"), None, None, 1e-5)
+    assert y.shape == (4, 3, 5) and mean.shape == (3,) and y.device.type == "meta"
+    out = torch.ops.zoo.conv2d(torch.randn(2, 3, 8, 8, device="meta"), W.to("meta"), None, [2, 1], [1, 0], [1, 1])
+    assert out.shape == (2, 4, 4, 6)
+    with pytest.raises(ValueError, match="smaller than the dilated kernel"):
+        torch.ops.zoo.conv2d(torch.randn(2, 3, 2, 2, device="meta"), W.to("meta"), None, [1, 1], [0, 0], [1, 1])
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")

@@ -65,7 +65,7 @@ def test_kernel_sources_present():
 @pytest.mark.parametrize("src", KERNEL_SOURCES, ids=lambda p: p.name)
 def test_cuda_kernel_compiles(src: pathlib.Path, tmp_path: pathlib.Path):
     obj = tmp_path / (src.stem + ".o")
-    cmd = [NVCC, "-std=c++17", "-arch=sm_90", "-c", "-o", str(obj), str(src)]
+    cmd = [NVCC, "-std=c++17", "-arch=sm_90", "-I", str(ROOT / "csrc"), "-c", "-o", str(obj), str(src)]
     proc = _run(cmd)
     assert proc.returncode == 0, f"nvcc failed for {src.name}:\n$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}"
     assert obj.is_file() and obj.stat().st_size > 0
@@ -80,7 +80,7 @@ def test_kernel_headers_are_host_includable(tmp_path: pathlib.Path):
         pytest.skip("no host C++ compiler or CUDA include directory")
     tu = tmp_path / "headers.cpp"
     tu.write_text("".join(f'#include "{h}"\n' for h in PUBLIC_HEADERS))
-    cmd = [cxx, "-std=c++17", "-fsyntax-only", "-I", str(CUDA_DIR), "-isystem", str(inc), str(tu)]
+    cmd = [cxx, "-std=c++17", "-fsyntax-only", "-I", str(CUDA_DIR), "-I", str(ROOT / "csrc"), "-isystem", str(inc), str(tu)]
     proc = _run(cmd)
     assert proc.returncode == 0, f"$ {' '.join(cmd)}\n{proc.stdout}\n{proc.stderr}"
 
@@ -104,7 +104,7 @@ def test_cuda_host_sources_syntax(src: pathlib.Path):
     torch_incs = include_paths()
     if not any((pathlib.Path(p) / "c10" / "cuda" / "CUDAGuard.h").is_file() for p in torch_incs):
         pytest.skip("installed torch has no c10/cuda headers")
-    # csrc/ is an include root in the real build too (for the device-agnostic checks.h).
+    # csrc/ is an include root in the real build too (for the device-agnostic checks.h and geometry).
     cmd = [cxx, "-std=c++17", "-fsyntax-only", "-DC10_CUDA_NO_CMAKE_CONFIGURE_FILE", "-I", str(CUDA_DIR),
            "-I", str(ROOT / "csrc")]
     for p in torch_incs:

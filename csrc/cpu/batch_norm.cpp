@@ -8,8 +8,6 @@
 //  - rows ((N, C), channels-last NHWC, or S == 1): x is M = N*S rows of C
 //    contiguous values. Work is split by rows with per-thread per-channel
 //    partials that are merged afterwards; inner loops run along channels.
-#include "cpu/batch_norm.h"
-
 #include "checks.h"
 #include "cpu/memory.h"
 #include "cpu/welford.h"
@@ -17,9 +15,12 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <torch/library.h>
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
+#include <tuple>
 #include <vector>
 
 namespace zoo::cpu {
@@ -45,21 +46,10 @@ ChannelLayout describe(const at::Tensor& x) {
 
 void check_input(const at::Tensor& x) {
   TORCH_CHECK_VALUE(x.device().is_cpu(), "zoo batch_norm (CPU kernel): x is on ", x.device());
-  TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
-                   "zoo batch_norm: expected float32 or float64, got ", x.scalar_type());
+  checks::check_dtype(checks::kBatchNorm, x);
 }
 
-// Contiguous copy of an optional per-channel vector, or an undefined tensor.
-at::Tensor channel_param(const std::optional<at::Tensor>& t, const at::Tensor& x, const char* name) {
-  if (!t.has_value() || !t->defined()) return at::Tensor();
-  checks::check_bn_channel_vector(*t, x, name);
-  return t->contiguous();
-}
-
-template <typename T>
-const T* data_or_null(const at::Tensor& t) {
-  return t.defined() ? t.const_data_ptr<T>() : nullptr;
-}
+using checks::data_or_null;
 
 // y = x * scale[c] + shift[c] over one run of n values of a single channel.
 template <typename scalar_t>
@@ -295,8 +285,6 @@ void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight,
   });
 }
 
-}  // namespace
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const at::Tensor& x, const std::optional<at::Tensor>& weight,
     const std::optional<at::Tensor>& bias, double eps) {
@@ -304,8 +292,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
   const ChannelLayout L = describe(x);
   checks::check_bn_train_count(x);
   checks::check_bn_eps(eps);
-  const at::Tensor w = channel_param(weight, x, "weight");
-  const at::Tensor b = channel_param(bias, x, "bias");
+  const at::Tensor w = checks::optional_bn_channel_vector(weight, x, "weight");
+  const at::Tensor b = checks::optional_bn_channel_vector(bias, x, "bias");
   at::Tensor y = empty_output_like(x);
   at::Tensor mean = at::empty({L.C}, x.options());
   at::Tensor invstd = at::empty({L.C}, x.options());
@@ -326,8 +314,8 @@ at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>&
   checks::check_bn_eps(eps);
   checks::check_bn_channel_vector(running_mean, x, "running_mean");
   checks::check_bn_channel_vector(running_var, x, "running_var");
-  const at::Tensor w = channel_param(weight, x, "weight");
-  const at::Tensor b = channel_param(bias, x, "bias");
+  const at::Tensor w = checks::optional_bn_channel_vector(weight, x, "weight");
+  const at::Tensor b = checks::optional_bn_channel_vector(bias, x, "bias");
   at::Tensor y = empty_output_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_eval", [&] {
     const at::Tensor rm = running_mean.contiguous(), rv = running_var.contiguous();
@@ -354,7 +342,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
   checks::check_bn_grad(grad_y, x);
   checks::check_bn_channel_vector(mean, x, "mean");
   checks::check_bn_channel_vector(invstd, x, "invstd");
-  const at::Tensor w = channel_param(weight, x, "weight");
+  const at::Tensor w = checks::optional_bn_channel_vector(weight, x, "weight");
   // grad_y must share x's layout so one index walks both.
   const at::Tensor dy = grad_y.contiguous(x.suggest_memory_format());
   at::Tensor dx = empty_output_like(x);
@@ -370,4 +358,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
   return {dx, dweight, dbias};
 }
 
+}  // namespace
 }  // namespace zoo::cpu
+
+TORCH_LIBRARY_IMPL(zoo, CPU, m) {
+  m.impl("batch_norm_train", &zoo::cpu::batch_norm_train);
+  m.impl("batch_norm_eval", &zoo::cpu::batch_norm_eval);
+  m.impl("batch_norm_backward", &zoo::cpu::batch_norm_backward);
+}

@@ -10,8 +10,6 @@
 //    threads at once serialised inside MKL and ran slower on 2 threads than
 //    on 1 here; per-image parallel loops with big shared GEMMs instead paid
 //    more in synchronisation than the small layers' whole work.
-#include "cpu/conv2d.h"
-
 #include "checks.h"
 #include "cpu/im2col.h"
 #include "cpu/memory.h"
@@ -20,8 +18,12 @@
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
+#include <torch/library.h>
 
 #include <algorithm>
+#include <array>
+#include <optional>
+#include <tuple>
 
 // MKL's per-thread override of its thread count (the C entry point; the lower-case
 // names are its Fortran interface, which takes a pointer), when torch links MKL (a weak
@@ -45,19 +47,12 @@ class SequentialBlas {
   int previous_;
 };
 
-ConvGeometry geometry(const at::Tensor& x, const at::Tensor& weight, const std::vector<int64_t>& stride,
-                      const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation) {
+Conv2dGeometry geometry(const at::Tensor& x, const at::Tensor& weight, at::IntArrayRef stride,
+                        at::IntArrayRef padding, at::IntArrayRef dilation) {
   TORCH_CHECK_VALUE(x.device().is_cpu() && weight.device().is_cpu(), "zoo conv2d (CPU kernel): x is on ",
                     x.device(), " and weight on ", weight.device());
-  TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
-                   "zoo conv2d: expected float32 or float64, got ", x.scalar_type());
-  const checks::ConvOutputSize out = checks::check_conv2d(x, weight, stride, padding, dilation);
-  return {x.size(1),   x.size(2),   x.size(3),   weight.size(2), weight.size(3), stride[0], stride[1],
-          padding[0],  padding[1],  dilation[0], dilation[1],    out.Ho,         out.Wo};
-}
-
-bool is_pointwise(const ConvGeometry& g) {
-  return g.kh == 1 && g.kw == 1 && g.sh == 1 && g.sw == 1 && g.ph == 0 && g.pw == 0;
+  checks::check_dtype(checks::kConv2d, x);
+  return checks::check_conv2d(x, weight, stride, padding, dilation);
 }
 
 // How the threads share the work, and how many images go in one GEMM.
@@ -128,7 +123,7 @@ void scatter_images(const scalar_t* src, int64_t n0, int64_t count, int64_t rows
 
 // im2col of images [n0, n0 + count) side by side into col (K, count * P), in parallel over images.
 template <typename scalar_t>
-void im2col_chunk(const scalar_t* x, const ConvGeometry& g, int64_t n0, int64_t count, scalar_t* col) {
+void im2col_chunk(const scalar_t* x, const Conv2dGeometry& g, int64_t n0, int64_t count, scalar_t* col) {
   const int64_t image = g.C * g.H * g.W, ld = count * g.P();
   at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) im2col(x + (n0 + b) * image, g, col + b * g.P(), ld);
@@ -137,7 +132,7 @@ void im2col_chunk(const scalar_t* x, const ConvGeometry& g, int64_t n0, int64_t 
 
 // dx[n0 + b] += col2im(columns of image b), in parallel over images.
 template <typename scalar_t>
-void col2im_chunk(const scalar_t* col, const ConvGeometry& g, int64_t n0, int64_t count, scalar_t* dx) {
+void col2im_chunk(const scalar_t* col, const Conv2dGeometry& g, int64_t n0, int64_t count, scalar_t* dx) {
   const int64_t image = g.C * g.H * g.W, ld = count * g.P();
   at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) {
     for (int64_t b = begin; b < end; ++b) col2im_add(col + b * g.P(), ld, g, dx + (n0 + b) * image);
@@ -165,20 +160,18 @@ at::Tensor matrix(void* data, int64_t rows, int64_t cols, const at::TensorOption
   return at::from_blob(data, {rows, cols}, options);
 }
 
-}  // namespace
-
 at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, const std::optional<at::Tensor>& bias_in,
-                          std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation) {
-  const ConvGeometry g = geometry(x_in, weight_in, stride, padding, dilation);
+                          at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const Conv2dGeometry g = geometry(x_in, weight_in, stride, padding, dilation);
   const at::Tensor x = x_in.contiguous();
-  const int64_t N = x.size(0), Cout = weight_in.size(0), K = g.K(), P = g.P();
+  const int64_t N = x.size(0), Cout = g.Cout, K = g.K(), P = g.P();
   const at::Tensor w = weight_in.contiguous().view({Cout, K});
   at::Tensor bias;
   checks::check_conv2d_bias(bias_in, x, Cout);
   if (bias_in.has_value() && bias_in->defined()) bias = bias_in->contiguous();
   at::Tensor y = empty_output({N, Cout, g.Ho, g.Wo}, x.options());
   const ChunkPlan plan = plan_chunks(N, K, P, Cout, x.element_size());
-  const bool pointwise = is_pointwise(g);
+  const bool pointwise = g.pointwise();
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_forward", [&] {
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* yp = y.mutable_data_ptr<scalar_t>();
@@ -202,16 +195,16 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
-    const at::Tensor& grad_y, const at::Tensor& x_in, const at::Tensor& weight_in, std::vector<int64_t> stride,
-    std::vector<int64_t> padding, std::vector<int64_t> dilation, std::array<bool, 3> output_mask) {
-  const ConvGeometry g = geometry(x_in, weight_in, stride, padding, dilation);
-  const int64_t N = x_in.size(0), Cout = weight_in.size(0), K = g.K(), P = g.P();
-  checks::check_conv2d_grad(grad_y, x_in, Cout, {g.Ho, g.Wo});
+    const at::Tensor& grad_y, const at::Tensor& x_in, const at::Tensor& weight_in, at::IntArrayRef stride,
+    at::IntArrayRef padding, at::IntArrayRef dilation, std::array<bool, 3> output_mask) {
+  const Conv2dGeometry g = geometry(x_in, weight_in, stride, padding, dilation);
+  const int64_t N = x_in.size(0), Cout = g.Cout, K = g.K(), P = g.P();
+  checks::check_conv2d_grad(grad_y, x_in, g);
   const bool need_dx = output_mask[0], need_dw = output_mask[1], need_db = output_mask[2];
   const at::Tensor x = x_in.contiguous();
   const at::Tensor dy = grad_y.contiguous();
   const at::Tensor w = weight_in.contiguous().view({Cout, K});
-  const bool pointwise = is_pointwise(g);
+  const bool pointwise = g.pointwise();
   const ChunkPlan plan = plan_chunks(N, K, P, Cout, x.element_size());
 
   at::Tensor dx = need_dx ? empty_output({N, g.C, g.H, g.W}, x.options()).zero_() : at::empty({0}, x.options());
@@ -261,4 +254,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
   return {dx, dw, db};
 }
 
+}  // namespace
 }  // namespace zoo::cpu
+
+TORCH_LIBRARY_IMPL(zoo, CPU, m) {
+  m.impl("conv2d", &zoo::cpu::conv2d_forward);
+  m.impl("conv2d_backward", &zoo::cpu::conv2d_backward);
+}

@@ -5,22 +5,12 @@
 // several images can sit side by side in one column matrix.
 #pragma once
 
+#include "conv2d_geometry.h"
 #include "cpu/memory.h"
 
 #include <cstdint>
 
 namespace zoo::cpu {
-
-struct ConvGeometry {
-  int64_t C, H, W;           // input channels and size
-  int64_t kh, kw;            // kernel size
-  int64_t sh, sw;            // stride
-  int64_t ph, pw;            // padding
-  int64_t dh, dw;            // dilation
-  int64_t Ho, Wo;            // output size
-  int64_t K() const { return C * kh * kw; }
-  int64_t P() const { return Ho * Wo; }
-};
 
 // Zero n values; most calls have n == 0 (no padding there), so skip those cheaply.
 template <typename scalar_t>
@@ -30,7 +20,7 @@ inline void zero(scalar_t* p, int64_t n) {
 
 // x (C, H, W) surrounded by (ph, pw) zeros into out (C, H + 2ph, W + 2pw).
 template <typename scalar_t>
-void pad_image(const scalar_t* x, const ConvGeometry& g, scalar_t* out) {
+void pad_image(const scalar_t* x, const Conv2dGeometry& g, scalar_t* out) {
   const int64_t Hp = g.H + 2 * g.ph, Wp = g.W + 2 * g.pw;
   for (int64_t c = 0; c < g.C; ++c) {
     scalar_t* plane = out + c * Hp * Wp;
@@ -51,7 +41,7 @@ void pad_image(const scalar_t* x, const ConvGeometry& g, scalar_t* out) {
 // over a source of (C, Hs, Ws) that every window lies inside (padding, if
 // any, already applied): op(column row, first source value) per row of col.
 template <typename Op>
-inline void for_each_column_row(const ConvGeometry& g, int64_t Hs, int64_t Ws, int64_t ld, const Op& op) {
+inline void for_each_column_row(const Conv2dGeometry& g, int64_t Hs, int64_t Ws, int64_t ld, const Op& op) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
@@ -64,7 +54,7 @@ inline void for_each_column_row(const ConvGeometry& g, int64_t Hs, int64_t Ws, i
 // im2col of one image into col (K rows, `ld` apart). Padding is applied once
 // to a copy of the image, so the copies below need no bounds checks.
 template <typename scalar_t>
-void im2col(const scalar_t* x, const ConvGeometry& g, scalar_t* col, int64_t ld) {
+void im2col(const scalar_t* x, const Conv2dGeometry& g, scalar_t* col, int64_t ld) {
   const int64_t Hs = g.H + 2 * g.ph, Ws = g.W + 2 * g.pw;
   const scalar_t* src = x;
   if (g.ph > 0 || g.pw > 0) {
@@ -88,7 +78,7 @@ void im2col(const scalar_t* x, const ConvGeometry& g, scalar_t* col, int64_t ld)
 // dx += col2im(col) for one image. With padding, columns are summed into a
 // padded scratch image whose interior is then added to dx.
 template <typename scalar_t>
-void col2im_add(const scalar_t* col, int64_t ld, const ConvGeometry& g, scalar_t* dx) {
+void col2im_add(const scalar_t* col, int64_t ld, const Conv2dGeometry& g, scalar_t* dx) {
   const int64_t Hs = g.H + 2 * g.ph, Ws = g.W + 2 * g.pw;
   const bool padded = g.ph > 0 || g.pw > 0;
   scalar_t* dst = dx;

@@ -1,12 +1,15 @@
-// Host side of zoo's CUDA batch norm: layout/dtype handling around the raw kernels in
-// batch_norm_kernels.cu. Built only when torch has CUDA.
-#include "ops.h"
-
+// Host side of zoo's CUDA batch norm: layout handling around the raw kernels in
+// batch_norm_kernels.cu, registered for the CUDA key of the zoo batch-norm ops.
+// Built only when torch has CUDA.
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
+
+#include <optional>
+#include <tuple>
 
 #include "batch_norm_kernels.cuh"
 #include "checks.h"
@@ -15,15 +18,7 @@ namespace zoo::cuda {
 namespace {
 
 namespace kern = zoo::cuda::kernels;
-
-// at:: scalar types -> the CUDA types the kernels are instantiated for (same bit layout).
-template <typename T> struct CudaType { using type = T; };
-template <> struct CudaType<at::Half> { using type = __half; };
-template <> struct CudaType<at::BFloat16> { using type = __nv_bfloat16; };
-
-at::ScalarType acc_dtype(at::ScalarType t) {
-  return (t == at::kHalf || t == at::kBFloat16) ? at::kFloat : t;
-}
+using checks::data_or_null;
 
 // x viewed as (N, C, S) with element (n, c, s) at (n * C + c) * S + s (see batch_norm_kernels.cuh).
 // Outputs use the same layout, so they match at::empty_like(x) for the layouts zoo accepts.
@@ -45,36 +40,22 @@ BnView make_view(const at::Tensor& x) {
   return {x.contiguous(), at::MemoryFormat::Contiguous, N, C, S};
 }
 
-// x is a CUDA tensor of a supported dtype, (N, C, ...) and not empty.
+// x is a float32/float64 CUDA tensor, (N, C, ...) and not empty.
 void check_input(const at::Tensor& x) {
   TORCH_CHECK_VALUE(x.is_cuda(), "zoo batch_norm (CUDA kernel): x is on ", x.device());
-  const auto t = x.scalar_type();
-  TORCH_CHECK_TYPE(t == at::kFloat || t == at::kDouble || t == at::kHalf || t == at::kBFloat16,
-                   "zoo batch_norm: expected float32, float64, float16 or bfloat16, got ", t);
+  checks::check_dtype(checks::kBatchNorm, x);
   checks::check_bn_input(x);
 }
 
-// Contiguous per-channel tensor (weight, bias, running or saved stats), checked against x.
-at::Tensor channel_param(const at::Tensor& p, const at::Tensor& x, const char* what) {
-  checks::check_bn_channel_vector(p, x, what);
-  return p.contiguous();
-}
-
-at::Tensor optional_param(const std::optional<at::Tensor>& p, const at::Tensor& x, const char* what) {
-  if (!p.has_value() || !p->defined()) return at::Tensor();
-  return channel_param(*p, x, what);
-}
-
-template <typename T>
-const T* ptr_or_null(const at::Tensor& t) {
-  return t.defined() ? t.data_ptr<T>() : nullptr;
+// Contiguous per-channel tensor (running or saved statistics), checked against x.
+at::Tensor channel_vector(const at::Tensor& t, const at::Tensor& x, const char* name) {
+  checks::check_bn_channel_vector(t, x, name);
+  return t.contiguous();
 }
 
 at::Tensor new_like_view(const at::Tensor& x, const BnView& v) {
   return at::empty(x.sizes(), x.options().memory_format(v.format));
 }
-
-}  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(const at::Tensor& x,
                                                                             const std::optional<at::Tensor>& weight,
@@ -85,35 +66,28 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(cons
   checks::check_bn_eps(eps);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
-  const at::Tensor w = optional_param(weight, x, "weight");
-  const at::Tensor b = optional_param(bias, x, "bias");
-  const auto acc_opts = x.options().dtype(acc_dtype(x.scalar_type()));
-  at::Tensor mean = at::empty({v.C}, acc_opts);
-  at::Tensor invstd = at::empty({v.C}, acc_opts);
-  at::Tensor var = at::empty({v.C}, acc_opts);
+  const at::Tensor w = checks::optional_bn_channel_vector(weight, x, "weight");
+  const at::Tensor b = checks::optional_bn_channel_vector(bias, x, "bias");
+  at::Tensor mean = at::empty({v.C}, x.options());
+  at::Tensor invstd = at::empty({v.C}, x.options());
+  at::Tensor var = at::empty({v.C}, x.options());
   at::Tensor y = new_like_view(x, v);
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "zoo_batch_norm_train_cuda", [&] {
-    using cuda_t = typename CudaType<scalar_t>::type;
-    using acc_t = kern::bn_acc_t<cuda_t>;
-    const auto* xp = reinterpret_cast<const cuda_t*>(v.x.data_ptr<scalar_t>());
-    const auto* wp = reinterpret_cast<const cuda_t*>(ptr_or_null<scalar_t>(w));
-    const auto* bp = reinterpret_cast<const cuda_t*>(ptr_or_null<scalar_t>(b));
-    auto* yp = reinterpret_cast<cuda_t*>(y.data_ptr<scalar_t>());
-    const size_t ws_bytes = kern::bn_stats_workspace_bytes<cuda_t>(v.N, v.C, v.S);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_train_cuda", [&] {
+    const scalar_t* xp = v.x.const_data_ptr<scalar_t>();
+    const size_t ws_bytes = kern::bn_stats_workspace_bytes<scalar_t>(v.N, v.C, v.S);
     at::Tensor ws = at::empty({static_cast<int64_t>(ws_bytes)}, x.options().dtype(at::kByte));
-    kern::bn_stats<cuda_t>(xp, v.N, v.C, v.S, eps, mean.data_ptr<acc_t>(), invstd.data_ptr<acc_t>(),
-                           var.data_ptr<acc_t>(), ws_bytes ? ws.data_ptr() : nullptr, stream);
+    kern::bn_stats<scalar_t>(xp, v.N, v.C, v.S, eps, mean.mutable_data_ptr<scalar_t>(),
+                             invstd.mutable_data_ptr<scalar_t>(), var.mutable_data_ptr<scalar_t>(),
+                             ws_bytes ? ws.mutable_data_ptr() : nullptr, stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    // Normalise with the accumulation-precision stats (not the ones rounded to x's dtype).
-    kern::bn_normalize<cuda_t>(xp, mean.data_ptr<acc_t>(), invstd.data_ptr<acc_t>(), wp, bp, yp, v.N, v.C, v.S,
-                               stream);
+    kern::bn_normalize<scalar_t>(xp, mean.const_data_ptr<scalar_t>(), invstd.const_data_ptr<scalar_t>(),
+                                 data_or_null<scalar_t>(w), data_or_null<scalar_t>(b),
+                                 y.mutable_data_ptr<scalar_t>(), v.N, v.C, v.S, stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-
-  const auto dt = x.scalar_type();  // .to() is a no-op for float/double
-  return {y, mean.to(dt), invstd.to(dt), var.to(dt)};
+  return {y, mean, invstd, var};
 }
 
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
@@ -123,25 +97,21 @@ at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>&
   checks::check_bn_eps(eps);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
-  const at::Tensor w = optional_param(weight, x, "weight");
-  const at::Tensor b = optional_param(bias, x, "bias");
-  const at::Tensor rv = channel_param(running_var, x, "running_var");
-  const auto acc = acc_dtype(x.scalar_type());
-  const at::Tensor rm = channel_param(running_mean, x, "running_mean").to(acc).contiguous();
-  at::Tensor invstd = at::empty({v.C}, x.options().dtype(acc));
+  const at::Tensor w = checks::optional_bn_channel_vector(weight, x, "weight");
+  const at::Tensor b = checks::optional_bn_channel_vector(bias, x, "bias");
+  const at::Tensor rm = channel_vector(running_mean, x, "running_mean");
+  const at::Tensor rv = channel_vector(running_var, x, "running_var");
+  at::Tensor invstd = at::empty({v.C}, x.options());
   at::Tensor y = new_like_view(x, v);
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "zoo_batch_norm_eval_cuda", [&] {
-    using cuda_t = typename CudaType<scalar_t>::type;
-    using acc_t = kern::bn_acc_t<cuda_t>;
-    kern::bn_invstd_from_var<cuda_t>(reinterpret_cast<const cuda_t*>(rv.data_ptr<scalar_t>()), eps, v.C,
-                                     invstd.data_ptr<acc_t>(), stream);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_eval_cuda", [&] {
+    kern::bn_invstd_from_var<scalar_t>(rv.const_data_ptr<scalar_t>(), eps, v.C, invstd.mutable_data_ptr<scalar_t>(),
+                                       stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    kern::bn_normalize<cuda_t>(reinterpret_cast<const cuda_t*>(v.x.data_ptr<scalar_t>()), rm.data_ptr<acc_t>(),
-                               invstd.data_ptr<acc_t>(), reinterpret_cast<const cuda_t*>(ptr_or_null<scalar_t>(w)),
-                               reinterpret_cast<const cuda_t*>(ptr_or_null<scalar_t>(b)),
-                               reinterpret_cast<cuda_t*>(y.data_ptr<scalar_t>()), v.N, v.C, v.S, stream);
+    kern::bn_normalize<scalar_t>(v.x.const_data_ptr<scalar_t>(), rm.const_data_ptr<scalar_t>(),
+                                 invstd.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(w),
+                                 data_or_null<scalar_t>(b), y.mutable_data_ptr<scalar_t>(), v.N, v.C, v.S, stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return y;
@@ -156,37 +126,39 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(const at::Ten
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
   const at::Tensor dy = grad_y.contiguous(v.format);  // same (N, C, S) view as x
-  const at::Tensor w = optional_param(weight, x, "weight");
-  const auto acc = acc_dtype(x.scalar_type());
-  const at::Tensor mean_acc = channel_param(mean, x, "mean").to(acc).contiguous();
-  const at::Tensor invstd_acc = channel_param(invstd, x, "invstd").to(acc).contiguous();
-  const auto acc_opts = x.options().dtype(acc);
-  at::Tensor sum_dy = at::empty({v.C}, acc_opts);  // == dbias
-  at::Tensor sum_dy_xmu = at::empty({v.C}, acc_opts);
-  at::Tensor dweight = at::empty({v.C}, acc_opts);
+  const at::Tensor w = checks::optional_bn_channel_vector(weight, x, "weight");
+  const at::Tensor m = channel_vector(mean, x, "mean");
+  const at::Tensor s = channel_vector(invstd, x, "invstd");
+  at::Tensor sum_dy = at::empty({v.C}, x.options());  // == dbias
+  at::Tensor sum_dy_xmu = at::empty({v.C}, x.options());
+  at::Tensor dweight = at::empty({v.C}, x.options());
   at::Tensor dx = new_like_view(x, v);
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
-  AT_DISPATCH_FLOATING_TYPES_AND2(at::kHalf, at::kBFloat16, x.scalar_type(), "zoo_batch_norm_backward_cuda", [&] {
-    using cuda_t = typename CudaType<scalar_t>::type;
-    using acc_t = kern::bn_acc_t<cuda_t>;
-    const auto* xp = reinterpret_cast<const cuda_t*>(v.x.data_ptr<scalar_t>());
-    const auto* dyp = reinterpret_cast<const cuda_t*>(dy.data_ptr<scalar_t>());
-    const auto* wp = reinterpret_cast<const cuda_t*>(ptr_or_null<scalar_t>(w));
-    const size_t ws_bytes = kern::bn_backward_workspace_bytes<cuda_t>(v.N, v.C, v.S);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_backward_cuda", [&] {
+    const scalar_t* xp = v.x.const_data_ptr<scalar_t>();
+    const scalar_t* dyp = dy.const_data_ptr<scalar_t>();
+    const size_t ws_bytes = kern::bn_backward_workspace_bytes<scalar_t>(v.N, v.C, v.S);
     at::Tensor ws = at::empty({static_cast<int64_t>(ws_bytes)}, x.options().dtype(at::kByte));
-    kern::bn_backward_reduce<cuda_t>(dyp, xp, mean_acc.data_ptr<acc_t>(), invstd_acc.data_ptr<acc_t>(), v.N, v.C,
-                                     v.S, sum_dy.data_ptr<acc_t>(), sum_dy_xmu.data_ptr<acc_t>(),
-                                     dweight.data_ptr<acc_t>(), ws_bytes ? ws.data_ptr() : nullptr, stream);
+    kern::bn_backward_reduce<scalar_t>(dyp, xp, m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(), v.N, v.C,
+                                       v.S, sum_dy.mutable_data_ptr<scalar_t>(), sum_dy_xmu.mutable_data_ptr<scalar_t>(),
+                                       dweight.mutable_data_ptr<scalar_t>(), ws_bytes ? ws.mutable_data_ptr() : nullptr,
+                                       stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    kern::bn_backward_input<cuda_t>(dyp, xp, mean_acc.data_ptr<acc_t>(), invstd_acc.data_ptr<acc_t>(), wp,
-                                    sum_dy.data_ptr<acc_t>(), sum_dy_xmu.data_ptr<acc_t>(), v.N, v.C, v.S, train,
-                                    reinterpret_cast<cuda_t*>(dx.data_ptr<scalar_t>()), stream);
+    kern::bn_backward_input<scalar_t>(dyp, xp, m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
+                                      data_or_null<scalar_t>(w), sum_dy.const_data_ptr<scalar_t>(),
+                                      sum_dy_xmu.const_data_ptr<scalar_t>(), v.N, v.C, v.S, train,
+                                      dx.mutable_data_ptr<scalar_t>(), stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
-
-  const auto dt = x.scalar_type();
-  return {dx, dweight.to(dt), sum_dy.to(dt)};
+  return {dx, dweight, sum_dy};
 }
 
+}  // namespace
 }  // namespace zoo::cuda
+
+TORCH_LIBRARY_IMPL(zoo, CUDA, m) {
+  m.impl("batch_norm_train", &zoo::cuda::batch_norm_train);
+  m.impl("batch_norm_eval", &zoo::cuda::batch_norm_eval);
+  m.impl("batch_norm_backward", &zoo::cuda::batch_norm_backward);
+}

@@ -23,7 +23,7 @@ __device__ __forceinline__ double quiet_nan(double) { return nan(""); }
 
 template <typename scalar_t>
 struct StatsOp {
-  using acc_t = bn_acc_t<scalar_t>;
+  using acc_t = scalar_t;
   using State = WelfordState<acc_t>;
   struct Ctx {};
 
@@ -53,7 +53,7 @@ struct StatsOp {
 
 template <typename scalar_t>
 struct BackwardReduceOp {
-  using acc_t = bn_acc_t<scalar_t>;
+  using acc_t = scalar_t;
   using State = SumPairState<acc_t>;
   struct Ctx {
     acc_t mean;
@@ -82,7 +82,7 @@ struct BackwardReduceOp {
 
 template <typename scalar_t>
 struct NormalizeOp {
-  using acc_t = bn_acc_t<scalar_t>;
+  using acc_t = scalar_t;
   struct Ctx {
     acc_t mean, scale, shift;
   };
@@ -107,7 +107,7 @@ struct NormalizeOp {
 
 template <typename scalar_t, bool kTrain>
 struct BackwardInputOp {
-  using acc_t = bn_acc_t<scalar_t>;
+  using acc_t = scalar_t;
   struct Ctx {
     acc_t mean;       // train only
     acc_t mean_dy;    // sum_dy / M
@@ -163,16 +163,16 @@ size_t bn_stats_workspace_bytes(int64_t N, int64_t C, int64_t S) {
 }
 
 template <typename scalar_t>
-void bn_stats(const scalar_t* x, int64_t N, int64_t C, int64_t S, double eps, bn_acc_t<scalar_t>* mean,
-              bn_acc_t<scalar_t>* invstd, bn_acc_t<scalar_t>* var_unbiased, void* workspace,
+void bn_stats(const scalar_t* x, int64_t N, int64_t C, int64_t S, double eps, scalar_t* mean,
+              scalar_t* invstd, scalar_t* var_unbiased, void* workspace,
               cudaStream_t stream) {
-  using acc_t = bn_acc_t<scalar_t>;
+  using acc_t = scalar_t;
   const StatsOp<scalar_t> op{x, mean, invstd, var_unbiased, static_cast<acc_t>(eps)};
   run_channel_reduce(op, N, C, S, workspace, stream);
 }
 
 template <typename scalar_t>
-void bn_normalize(const scalar_t* x, const bn_acc_t<scalar_t>* mean, const bn_acc_t<scalar_t>* invstd,
+void bn_normalize(const scalar_t* x, const scalar_t* mean, const scalar_t* invstd,
                   const scalar_t* weight, const scalar_t* bias, scalar_t* y, int64_t N, int64_t C, int64_t S,
                   cudaStream_t stream) {
   const NormalizeOp<scalar_t> op{x, mean, invstd, weight, bias, y};
@@ -180,10 +180,10 @@ void bn_normalize(const scalar_t* x, const bn_acc_t<scalar_t>* mean, const bn_ac
 }
 
 template <typename scalar_t>
-void bn_invstd_from_var(const scalar_t* var, double eps, int64_t C, bn_acc_t<scalar_t>* invstd,
+void bn_invstd_from_var(const scalar_t* var, double eps, int64_t C, scalar_t* invstd,
                         cudaStream_t stream) {
   if (C <= 0) return;
-  using acc_t = bn_acc_t<scalar_t>;
+  using acc_t = scalar_t;
   constexpr int kThreads = 256;
   const int64_t blocks = clamp_val<int64_t>(ceil_div(C, kThreads), 1, 65535);
   launch_kernel(invstd_from_var_kernel<scalar_t, acc_t>, dim3(static_cast<unsigned>(blocks)), dim3(kThreads),
@@ -196,20 +196,20 @@ size_t bn_backward_workspace_bytes(int64_t N, int64_t C, int64_t S) {
 }
 
 template <typename scalar_t>
-void bn_backward_reduce(const scalar_t* dy, const scalar_t* x, const bn_acc_t<scalar_t>* mean,
-                        const bn_acc_t<scalar_t>* invstd, int64_t N, int64_t C, int64_t S,
-                        bn_acc_t<scalar_t>* sum_dy, bn_acc_t<scalar_t>* sum_dy_xmu,
-                        bn_acc_t<scalar_t>* dweight, void* workspace, cudaStream_t stream) {
+void bn_backward_reduce(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
+                        const scalar_t* invstd, int64_t N, int64_t C, int64_t S,
+                        scalar_t* sum_dy, scalar_t* sum_dy_xmu,
+                        scalar_t* dweight, void* workspace, cudaStream_t stream) {
   const BackwardReduceOp<scalar_t> op{dy, x, mean, invstd, sum_dy, sum_dy_xmu, dweight};
   run_channel_reduce(op, N, C, S, workspace, stream);
 }
 
 template <typename scalar_t>
-void bn_backward_input(const scalar_t* dy, const scalar_t* x, const bn_acc_t<scalar_t>* mean,
-                       const bn_acc_t<scalar_t>* invstd, const scalar_t* weight,
-                       const bn_acc_t<scalar_t>* sum_dy, const bn_acc_t<scalar_t>* sum_dy_xmu, int64_t N,
+void bn_backward_input(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
+                       const scalar_t* invstd, const scalar_t* weight,
+                       const scalar_t* sum_dy, const scalar_t* sum_dy_xmu, int64_t N,
                        int64_t C, int64_t S, bool train, scalar_t* dx, cudaStream_t stream) {
-  using acc_t = bn_acc_t<scalar_t>;
+  using acc_t = scalar_t;
   const acc_t count = static_cast<acc_t>(N * S);
   if (train) {
     const BackwardInputOp<scalar_t, true> op{dy, x, mean, invstd, weight, sum_dy, sum_dy_xmu, dx, count};
@@ -222,23 +222,21 @@ void bn_backward_input(const scalar_t* dy, const scalar_t* x, const bn_acc_t<sca
 
 #define ZOO_INSTANTIATE_BN(T)                                                                                   \
   template size_t bn_stats_workspace_bytes<T>(int64_t, int64_t, int64_t);                                      \
-  template void bn_stats<T>(const T*, int64_t, int64_t, int64_t, double, bn_acc_t<T>*, bn_acc_t<T>*,            \
-                            bn_acc_t<T>*, void*, cudaStream_t);                                                 \
-  template void bn_normalize<T>(const T*, const bn_acc_t<T>*, const bn_acc_t<T>*, const T*, const T*, T*,       \
+  template void bn_stats<T>(const T*, int64_t, int64_t, int64_t, double, T*, T*,            \
+                            T*, void*, cudaStream_t);                                                 \
+  template void bn_normalize<T>(const T*, const T*, const T*, const T*, const T*, T*,       \
                                 int64_t, int64_t, int64_t, cudaStream_t);                                       \
-  template void bn_invstd_from_var<T>(const T*, double, int64_t, bn_acc_t<T>*, cudaStream_t);                   \
+  template void bn_invstd_from_var<T>(const T*, double, int64_t, T*, cudaStream_t);                   \
   template size_t bn_backward_workspace_bytes<T>(int64_t, int64_t, int64_t);                                    \
-  template void bn_backward_reduce<T>(const T*, const T*, const bn_acc_t<T>*, const bn_acc_t<T>*, int64_t,      \
-                                      int64_t, int64_t, bn_acc_t<T>*, bn_acc_t<T>*, bn_acc_t<T>*, void*,        \
+  template void bn_backward_reduce<T>(const T*, const T*, const T*, const T*, int64_t,      \
+                                      int64_t, int64_t, T*, T*, T*, void*,        \
                                       cudaStream_t);                                                            \
-  template void bn_backward_input<T>(const T*, const T*, const bn_acc_t<T>*, const bn_acc_t<T>*, const T*,      \
-                                     const bn_acc_t<T>*, const bn_acc_t<T>*, int64_t, int64_t, int64_t, bool,  \
+  template void bn_backward_input<T>(const T*, const T*, const T*, const T*, const T*,      \
+                                     const T*, const T*, int64_t, int64_t, int64_t, bool,  \
                                      T*, cudaStream_t);
 
 ZOO_INSTANTIATE_BN(float)
 ZOO_INSTANTIATE_BN(double)
-ZOO_INSTANTIATE_BN(__half)
-ZOO_INSTANTIATE_BN(__nv_bfloat16)
 
 #undef ZOO_INSTANTIATE_BN
 

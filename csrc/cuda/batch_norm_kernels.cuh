@@ -8,26 +8,18 @@
 // S == 1 selects kernels whose threads run along C, so pass (N, C) and
 // channels-last inputs that way.
 //
-// Types: scalar_t is float, double, __half or __nv_bfloat16. Per-channel statistics
-// and gradients of weight/bias are produced in bn_acc_t<scalar_t> (float for the
-// 16-bit types, otherwise scalar_t); weight and bias have type scalar_t and may be
-// nullptr (weight = 1, bias = 0). All launches are asynchronous on `stream`; callers
+// Types: scalar_t is float or double (the dtypes of the CPU kernels too); statistics
+// and weight/bias gradients have the same type. weight and bias may be nullptr
+// (weight = 1, bias = 0). All launches are asynchronous on `stream`; callers
 // check cudaGetLastError().
 #pragma once
 
 #include <cuda_runtime_api.h>
-#include <cuda_fp16.h>
-#include <cuda_bf16.h>
 
 #include <cstddef>
 #include <cstdint>
 
 namespace zoo::cuda::kernels {
-
-template <typename T> struct BnAcc { using type = T; };
-template <> struct BnAcc<__half> { using type = float; };
-template <> struct BnAcc<__nv_bfloat16> { using type = float; };
-template <typename T> using bn_acc_t = typename BnAcc<T>::type;
 
 // --- forward ----------------------------------------------------------------
 
@@ -41,18 +33,18 @@ size_t bn_stats_workspace_bytes(int64_t N, int64_t C, int64_t S);
 // count = N * S. count == 1 gives var_unbiased = NaN; count == 0 gives NaN everywhere.
 template <typename scalar_t>
 void bn_stats(const scalar_t* x, int64_t N, int64_t C, int64_t S, double eps,
-              bn_acc_t<scalar_t>* mean, bn_acc_t<scalar_t>* invstd, bn_acc_t<scalar_t>* var_unbiased,
+              scalar_t* mean, scalar_t* invstd, scalar_t* var_unbiased,
               void* workspace, cudaStream_t stream);
 
 // y = (x - mean[c]) * invstd[c] * weight[c] + bias[c]  (training: batch stats; eval: running stats).
 template <typename scalar_t>
-void bn_normalize(const scalar_t* x, const bn_acc_t<scalar_t>* mean, const bn_acc_t<scalar_t>* invstd,
+void bn_normalize(const scalar_t* x, const scalar_t* mean, const scalar_t* invstd,
                   const scalar_t* weight, const scalar_t* bias, scalar_t* y,
                   int64_t N, int64_t C, int64_t S, cudaStream_t stream);
 
 // invstd[c] = 1 / sqrt(var[c] + eps) (eval mode, from running_var).
 template <typename scalar_t>
-void bn_invstd_from_var(const scalar_t* var, double eps, int64_t C, bn_acc_t<scalar_t>* invstd,
+void bn_invstd_from_var(const scalar_t* var, double eps, int64_t C, scalar_t* invstd,
                         cudaStream_t stream);
 
 // --- backward ---------------------------------------------------------------
@@ -63,18 +55,18 @@ size_t bn_backward_workspace_bytes(int64_t N, int64_t C, int64_t S);
 // One reduction pass: sum_dy[c] = sum(dy), sum_dy_xmu[c] = sum(dy * (x - mean[c])),
 // and, when dweight != nullptr, dweight[c] = sum_dy_xmu[c] * invstd[c]. (dbias == sum_dy.)
 template <typename scalar_t>
-void bn_backward_reduce(const scalar_t* dy, const scalar_t* x, const bn_acc_t<scalar_t>* mean,
-                        const bn_acc_t<scalar_t>* invstd, int64_t N, int64_t C, int64_t S,
-                        bn_acc_t<scalar_t>* sum_dy, bn_acc_t<scalar_t>* sum_dy_xmu, bn_acc_t<scalar_t>* dweight,
+void bn_backward_reduce(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
+                        const scalar_t* invstd, int64_t N, int64_t C, int64_t S,
+                        scalar_t* sum_dy, scalar_t* sum_dy_xmu, scalar_t* dweight,
                         void* workspace, cudaStream_t stream);
 
 // Element-wise input gradient, M = N * S:
 //   train: dx = w * invstd * (dy - sum_dy / M - (x - mean) * invstd^2 * sum_dy_xmu / M)
 //   eval:  dx = dy * w * invstd   (sum_dy / sum_dy_xmu / mean unused, may be nullptr)
 template <typename scalar_t>
-void bn_backward_input(const scalar_t* dy, const scalar_t* x, const bn_acc_t<scalar_t>* mean,
-                       const bn_acc_t<scalar_t>* invstd, const scalar_t* weight,
-                       const bn_acc_t<scalar_t>* sum_dy, const bn_acc_t<scalar_t>* sum_dy_xmu,
+void bn_backward_input(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
+                       const scalar_t* invstd, const scalar_t* weight,
+                       const scalar_t* sum_dy, const scalar_t* sum_dy_xmu,
                        int64_t N, int64_t C, int64_t S, bool train, scalar_t* dx, cudaStream_t stream);
 
 }  // namespace zoo::cuda::kernels

@@ -3,8 +3,6 @@
 #pragma once
 
 #include <cuda_runtime.h>
-#include <cuda_fp16.h>
-#include <cuda_bf16.h>
 
 #include <algorithm>
 #include <atomic>
@@ -58,19 +56,16 @@ inline void launch_kernel(Kernel kernel, dim3 grid, dim3 block, cudaStream_t str
 }
 
 // ---------------------------------------------------------------------------
-// Scalar conversions to/from the accumulation type (float for half/bfloat16)
+// Scalar conversions to/from the accumulation type (the element type itself for
+// float and double; the hook where a 16-bit type would widen)
 // ---------------------------------------------------------------------------
 
 __device__ __forceinline__ float to_acc(float v) { return v; }
 __device__ __forceinline__ double to_acc(double v) { return v; }
-__device__ __forceinline__ float to_acc(__half v) { return __half2float(v); }
-__device__ __forceinline__ float to_acc(__nv_bfloat16 v) { return __bfloat162float(v); }
 
-// Stores an accumulator value into an element (rounding to nearest for 16-bit types).
+// Stores an accumulator value into an element.
 __device__ __forceinline__ void store_acc(float* p, float v) { *p = v; }
 __device__ __forceinline__ void store_acc(double* p, double v) { *p = v; }
-__device__ __forceinline__ void store_acc(__half* p, float v) { *p = __float2half_rn(v); }
-__device__ __forceinline__ void store_acc(__nv_bfloat16* p, float v) { *p = __float2bfloat16_rn(v); }
 
 // ---------------------------------------------------------------------------
 // Reduction states. Each provides identity(), merge(a, b) and shfl_down(off).

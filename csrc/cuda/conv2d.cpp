@@ -1,15 +1,17 @@
 // Host side of zoo's CUDA conv2d (groups = 1): shape/layout handling and batching
 // around the raw kernels in conv2d_kernels.cu. Built only when torch has CUDA.
-#include "ops.h"
-
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
 #include <c10/cuda/CUDAException.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <c10/cuda/CUDAStream.h>
+#include <torch/library.h>
 
 #include <algorithm>
+#include <array>
 #include <limits>
+#include <optional>
+#include <tuple>
 
 #include "checks.h"
 #include "conv2d_kernels.cuh"
@@ -23,42 +25,26 @@ namespace kern = zoo::cuda::kernels;
 // chunks of as many images as fit (at least one).
 constexpr int64_t kColBudgetBytes = int64_t{256} << 20;
 
-kern::Conv2dShape make_shape(const at::Tensor& x, const at::Tensor& weight, const std::vector<int64_t>& stride,
-                             const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation) {
+Conv2dGeometry geometry(const at::Tensor& x, const at::Tensor& weight, at::IntArrayRef stride,
+                        at::IntArrayRef padding, at::IntArrayRef dilation) {
   TORCH_CHECK_VALUE(x.is_cuda() && weight.is_cuda(), "zoo conv2d (CUDA kernel): x is on ", x.device(),
                     " and weight on ", weight.device());
-  TORCH_CHECK_TYPE(x.scalar_type() == at::kFloat || x.scalar_type() == at::kDouble,
-                   "zoo conv2d: expected float32 or float64, got ", x.scalar_type());
-  const checks::ConvOutputSize out = checks::check_conv2d(x, weight, stride, padding, dilation);
-  kern::Conv2dShape s{};
-  s.Cin = x.size(1);
-  s.H = x.size(2);
-  s.W = x.size(3);
-  s.Cout = weight.size(0);
-  s.kh = weight.size(2);
-  s.kw = weight.size(3);
-  s.sh = stride[0];
-  s.sw = stride[1];
-  s.ph = padding[0];
-  s.pw = padding[1];
-  s.dh = dilation[0];
-  s.dw = dilation[1];
-  s.Hout = out.Ho;
-  s.Wout = out.Wo;
+  checks::check_dtype(checks::kConv2d, x);
+  const Conv2dGeometry g = checks::check_conv2d(x, weight, stride, padding, dilation);
   // The im2col/col2im kernels do per-pixel index math in 32 bits (tensor offsets are 64-bit).
   constexpr int64_t kIntMax = std::numeric_limits<int>::max();
-  TORCH_CHECK_VALUE(s.H + 2 * s.ph < kIntMax && s.W + 2 * s.pw < kIntMax && s.Hout * s.sh < kIntMax &&
-                        s.Wout * s.sw < kIntMax && s.dh * s.kh < kIntMax && s.dw * s.kw < kIntMax &&
-                        s.kh * s.kw < kIntMax,
+  TORCH_CHECK_VALUE(g.H + 2 * g.ph < kIntMax && g.W + 2 * g.pw < kIntMax && g.Ho * g.sh < kIntMax &&
+                        g.Wo * g.sw < kIntMax && g.dh * g.kh < kIntMax && g.dw * g.kw < kIntMax &&
+                        g.kh * g.kw < kIntMax,
                     "zoo conv2d (CUDA kernel): spatial sizes too large for 32-bit pixel indexing, input ", x.sizes(),
                     " weight ", weight.sizes());
-  return s;
+  return g;
 }
 
 // Images per chunk so that the im2col buffer stays within budget.
-int64_t chunk_images(const kern::Conv2dShape& s, int64_t N, size_t elem_size) {
+int64_t chunk_images(const Conv2dGeometry& s, int64_t N, size_t elem_size) {
   if (s.pointwise()) return N;  // no im2col buffer
-  const int64_t per_image = std::max<int64_t>(1, s.K() * s.L() * static_cast<int64_t>(elem_size));
+  const int64_t per_image = std::max<int64_t>(1, s.K() * s.P() * static_cast<int64_t>(elem_size));
   return std::clamp<int64_t>(kColBudgetBytes / per_image, 1, N);
 }
 
@@ -70,11 +56,9 @@ int64_t workspace_elems(F elems_for, int64_t N, int64_t B) {
   return static_cast<int64_t>(e);
 }
 
-}  // namespace
-
 at::Tensor conv2d_forward(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
-                          std::vector<int64_t> stride, std::vector<int64_t> padding, std::vector<int64_t> dilation) {
-  const kern::Conv2dShape s = make_shape(x, weight, stride, padding, dilation);
+                          at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const Conv2dGeometry s = geometry(x, weight, stride, padding, dilation);
   const c10::cuda::CUDAGuard guard(x.device());
   const at::Tensor xc = x.contiguous();
   const at::Tensor wc = weight.contiguous();
@@ -82,7 +66,7 @@ at::Tensor conv2d_forward(const at::Tensor& x, const at::Tensor& weight, const s
   checks::check_conv2d_bias(bias, x, s.Cout);
   if (bias.has_value() && bias->defined()) bc = bias->contiguous();
   const int64_t N = x.size(0);
-  at::Tensor y = at::empty({N, s.Cout, s.Hout, s.Wout}, x.options());
+  at::Tensor y = at::empty({N, s.Cout, s.Ho, s.Wo}, x.options());
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
 
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_forward_cuda", [&] {
@@ -94,7 +78,7 @@ at::Tensor conv2d_forward(const at::Tensor& x, const at::Tensor& weight, const s
     const scalar_t* xp = xc.data_ptr<scalar_t>();
     const scalar_t* bp = bc.defined() ? bc.data_ptr<scalar_t>() : nullptr;
     scalar_t* yp = y.data_ptr<scalar_t>();
-    const int64_t x_img = s.Cin * s.H * s.W, y_img = s.Cout * s.L();
+    const int64_t x_img = s.C * s.H * s.W, y_img = s.Cout * s.P();
     for (int64_t n0 = 0; n0 < N; n0 += B) {
       const int64_t b = std::min(B, N - n0);
       kern::conv2d_forward<scalar_t>(xp + n0 * x_img, wc.data_ptr<scalar_t>(), bp, yp + n0 * y_img, b, s, wsp,
@@ -106,13 +90,12 @@ at::Tensor conv2d_forward(const at::Tensor& x, const at::Tensor& weight, const s
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(const at::Tensor& grad_y, const at::Tensor& x,
-                                                               const at::Tensor& weight, std::vector<int64_t> stride,
-                                                               std::vector<int64_t> padding,
-                                                               std::vector<int64_t> dilation,
+                                                               const at::Tensor& weight, at::IntArrayRef stride,
+                                                               at::IntArrayRef padding, at::IntArrayRef dilation,
                                                                std::array<bool, 3> output_mask) {
-  const kern::Conv2dShape s = make_shape(x, weight, stride, padding, dilation);
+  const Conv2dGeometry s = geometry(x, weight, stride, padding, dilation);
   const int64_t N = x.size(0);
-  checks::check_conv2d_grad(grad_y, x, s.Cout, {s.Hout, s.Wout});
+  checks::check_conv2d_grad(grad_y, x, s);
   const c10::cuda::CUDAGuard guard(x.device());
   const at::Tensor dy = grad_y.contiguous();
   const at::Tensor xc = x.contiguous();
@@ -142,7 +125,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(const at::Tensor&
     const scalar_t* dyp = dy.data_ptr<scalar_t>();
     const scalar_t* xp = xc.data_ptr<scalar_t>();
     const scalar_t* wp = wc.data_ptr<scalar_t>();
-    const int64_t x_img = s.Cin * s.H * s.W, y_img = s.Cout * s.L();
+    const int64_t x_img = s.C * s.H * s.W, y_img = s.Cout * s.P();
 
     if (output_mask[0]) {
       dx = at::empty(x.sizes(), x.options());  // contiguous NCHW, like the CPU kernel
@@ -164,9 +147,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(const at::Tensor&
     }
     if (output_mask[2]) {
       db = at::empty({s.Cout}, x.options());
-      const size_t bytes = kern::conv2d_backward_bias_workspace_bytes<scalar_t>(N, s.Cout, s.L());
+      const size_t bytes = kern::conv2d_backward_bias_workspace_bytes<scalar_t>(N, s.Cout, s.P());
       at::Tensor bws = at::empty({static_cast<int64_t>(bytes)}, x.options().dtype(at::kByte));
-      kern::conv2d_backward_bias<scalar_t>(dyp, N, s.Cout, s.L(), db.data_ptr<scalar_t>(),
+      kern::conv2d_backward_bias<scalar_t>(dyp, N, s.Cout, s.P(), db.data_ptr<scalar_t>(),
                                            bytes ? bws.data_ptr() : nullptr, stream);
       C10_CUDA_KERNEL_LAUNCH_CHECK();
     }
@@ -175,4 +158,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(const at::Tensor&
   return {dx, dw, db};
 }
 
+}  // namespace
 }  // namespace zoo::cuda
+
+TORCH_LIBRARY_IMPL(zoo, CUDA, m) {
+  m.impl("conv2d", &zoo::cuda::conv2d_forward);
+  m.impl("conv2d_backward", &zoo::cuda::conv2d_backward);
+}

@@ -19,6 +19,28 @@ namespace {
 
 using namespace zoo::cuda::detail;
 
+// Batched, batch-reduced GEMM with optional split-K, used by the passes above:
+//   C_z = [accumulate ? C_z : 0] + bias[row] + sum_{r < red} op(A)_{z,r} * op(B)_{z,r}
+// op(A) is M x K: element (i, k) at A[i * lda + k], or A[k * lda + i] when trans_a.
+// op(B) is K x N: element (k, j) at B[k * ldb + j], or B[j * ldb + k] when trans_b.
+// A_{z,r} = A + z * a_batch + r * a_red (same for B); C_z = C + z * c_batch, row-major ldc.
+template <typename scalar_t>
+struct GemmDesc {
+  int64_t M = 0, N = 0, K = 0;
+  bool trans_a = false, trans_b = false;
+  const scalar_t* A = nullptr;
+  int64_t lda = 0, a_batch = 0, a_red = 0;
+  const scalar_t* B = nullptr;
+  int64_t ldb = 0, b_batch = 0, b_red = 0;
+  scalar_t* C = nullptr;
+  int64_t ldc = 0, c_batch = 0;
+  const scalar_t* bias = nullptr;  // per row of C, may be nullptr
+  int64_t batches = 1;             // z
+  int64_t red = 1;                 // r
+  bool accumulate = false;
+};
+
+
 // ---------------------------------------------------------------------------
 // im2col / col2im
 // ---------------------------------------------------------------------------
@@ -32,17 +54,17 @@ inline int64_t elementwise_blocks(int64_t total, int threads) {
 
 template <typename T>
 __global__ void __launch_bounds__(kColThreads)
-im2col_kernel(const T* __restrict__ x, int64_t B, Conv2dShape s, T* __restrict__ col) {
-  const int64_t L = s.Hout * s.Wout;
-  const int64_t total = B * s.Cin * L;
+im2col_kernel(const T* __restrict__ x, int64_t B, Conv2dGeometry s, T* __restrict__ col) {
+  const int64_t L = s.Ho * s.Wo;
+  const int64_t total = B * s.C * L;
   const int64_t step = static_cast<int64_t>(blockDim.x) * gridDim.x;
   // One thread per (b, c, ho, wo): writes its kh*kw column entries. Consecutive threads
   // have consecutive wo, so the writes (stride 1 in L) are coalesced.
   for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total; idx += step) {
     const int64_t l = idx % L;
     const int64_t bc = idx / L;  // b * Cin + c
-    const int ho = static_cast<int>(l / s.Wout);
-    const int wo = static_cast<int>(l - static_cast<int64_t>(ho) * s.Wout);
+    const int ho = static_cast<int>(l / s.Wo);
+    const int wo = static_cast<int>(l - static_cast<int64_t>(ho) * s.Wo);
     const T* xp = x + bc * s.H * s.W;
     T* cp = col + bc * s.kh * s.kw * L + l;  // row (c*kh + i)*kw + j of image b
     const int H = static_cast<int>(s.H), W = static_cast<int>(s.W);
@@ -62,15 +84,15 @@ im2col_kernel(const T* __restrict__ x, int64_t B, Conv2dShape s, T* __restrict__
 
 template <typename T>
 __global__ void __launch_bounds__(kColThreads)
-col2im_kernel(const T* __restrict__ col, int64_t B, Conv2dShape s, T* __restrict__ dx) {
+col2im_kernel(const T* __restrict__ col, int64_t B, Conv2dGeometry s, T* __restrict__ dx) {
   const int64_t HW = s.H * s.W;
-  const int64_t L = s.Hout * s.Wout;
-  const int64_t total = B * s.Cin * HW;
+  const int64_t L = s.Ho * s.Wo;
+  const int64_t total = B * s.C * HW;
   const int64_t step = static_cast<int64_t>(blockDim.x) * gridDim.x;
   const int kh = static_cast<int>(s.kh), kw = static_cast<int>(s.kw);
   const int sh = static_cast<int>(s.sh), sw = static_cast<int>(s.sw);
   const int dh = static_cast<int>(s.dh), dw = static_cast<int>(s.dw);
-  const int Hout = static_cast<int>(s.Hout), Wout = static_cast<int>(s.Wout);
+  const int Hout = static_cast<int>(s.Ho), Wout = static_cast<int>(s.Wo);
   // One thread per input element gathers every (i, j, ho, wo) with
   // ho*sh - ph + i*dh == h and wo*sw - pw + j*dw == w.
   for (int64_t idx = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; idx < total; idx += step) {
@@ -369,19 +391,19 @@ void run_gemm(const GemmDesc<T>& d, T* workspace, cudaStream_t stream) {
 
 // y_b (Cout x L) = W (Cout x K) * col_b (K x L) + bias
 template <typename T>
-GemmDesc<T> forward_desc(const T* col, const T* weight, const T* bias, T* y, int64_t B, const Conv2dShape& s) {
+GemmDesc<T> forward_desc(const T* col, const T* weight, const T* bias, T* y, int64_t B, const Conv2dGeometry& s) {
   GemmDesc<T> d;
   d.M = s.Cout;
-  d.N = s.L();
+  d.N = s.P();
   d.K = s.K();
   d.A = weight;
   d.lda = s.K();
   d.B = col;
-  d.ldb = s.L();
-  d.b_batch = s.K() * s.L();  // == Cin * H * W in the pointwise case (col == x)
+  d.ldb = s.P();
+  d.b_batch = s.K() * s.P();  // == Cin * H * W in the pointwise case (col == x)
   d.C = y;
-  d.ldc = s.L();
-  d.c_batch = s.Cout * s.L();
+  d.ldc = s.P();
+  d.c_batch = s.Cout * s.P();
   d.bias = bias;
   d.batches = B;
   return d;
@@ -389,39 +411,39 @@ GemmDesc<T> forward_desc(const T* col, const T* weight, const T* bias, T* y, int
 
 // dcol_b (K x L) = W^T (K x Cout) * dy_b (Cout x L);  W^T(i, k) = W[k * K + i]
 template <typename T>
-GemmDesc<T> backward_input_desc(const T* grad_y, const T* weight, T* dcol, int64_t B, const Conv2dShape& s) {
+GemmDesc<T> backward_input_desc(const T* grad_y, const T* weight, T* dcol, int64_t B, const Conv2dGeometry& s) {
   GemmDesc<T> d;
   d.M = s.K();
-  d.N = s.L();
+  d.N = s.P();
   d.K = s.Cout;
   d.trans_a = true;
   d.A = weight;
   d.lda = s.K();
   d.B = grad_y;
-  d.ldb = s.L();
-  d.b_batch = s.Cout * s.L();
+  d.ldb = s.P();
+  d.b_batch = s.Cout * s.P();
   d.C = dcol;
-  d.ldc = s.L();
-  d.c_batch = s.K() * s.L();
+  d.ldc = s.P();
+  d.c_batch = s.K() * s.P();
   d.batches = B;
   return d;
 }
 
 // dW (Cout x K) (+)= sum_b dy_b (Cout x L) * col_b^T (L x K);  col_b^T(l, k) = col_b[k * L + l]
 template <typename T>
-GemmDesc<T> backward_weight_desc(const T* grad_y, const T* col, T* grad_w, int64_t B, const Conv2dShape& s,
+GemmDesc<T> backward_weight_desc(const T* grad_y, const T* col, T* grad_w, int64_t B, const Conv2dGeometry& s,
                                  bool accumulate) {
   GemmDesc<T> d;
   d.M = s.Cout;
   d.N = s.K();
-  d.K = s.L();
+  d.K = s.P();
   d.A = grad_y;
-  d.lda = s.L();
-  d.a_red = s.Cout * s.L();
+  d.lda = s.P();
+  d.a_red = s.Cout * s.P();
   d.trans_b = true;
   d.B = col;
-  d.ldb = s.L();
-  d.b_red = s.K() * s.L();
+  d.ldb = s.P();
+  d.b_red = s.K() * s.P();
   d.C = grad_w;
   d.ldc = s.K();
   d.batches = 1;
@@ -431,8 +453,8 @@ GemmDesc<T> backward_weight_desc(const T* grad_y, const T* col, T* grad_w, int64
 }
 
 template <typename T>
-size_t col_elems(const Conv2dShape& s, int64_t B) {
-  return s.pointwise() ? 0 : static_cast<size_t>(B) * s.K() * s.L();
+size_t col_elems(const Conv2dGeometry& s, int64_t B) {
+  return s.pointwise() ? 0 : static_cast<size_t>(B) * s.K() * s.P();
 }
 
 template <typename T>
@@ -446,47 +468,38 @@ struct BiasGradOp {
   __device__ __forceinline__ void finalize(int64_t c, const State& st) const { db[c] = st.a; }
 };
 
-}  // namespace
-
 // ---------------------------------------------------------------------------
-// Public launchers
+// im2col / col2im launchers
 // ---------------------------------------------------------------------------
 
 template <typename scalar_t>
-void conv2d_im2col(const scalar_t* x, int64_t B, const Conv2dShape& s, scalar_t* col, cudaStream_t stream) {
-  const int64_t total = B * s.Cin * s.L();
-  if (total <= 0 || s.kh * s.kw <= 0) return;
+void conv2d_im2col(const scalar_t* x, int64_t B, const Conv2dGeometry& s, scalar_t* col, cudaStream_t stream) {
+  const int64_t total = B * s.C * s.P();
   launch_kernel(im2col_kernel<scalar_t>, dim3(static_cast<unsigned>(elementwise_blocks(total, kColThreads))),
                 dim3(kColThreads), stream, x, B, s, col);
 }
 
 template <typename scalar_t>
-void conv2d_col2im(const scalar_t* col, int64_t B, const Conv2dShape& s, scalar_t* dx, cudaStream_t stream) {
-  const int64_t total = B * s.Cin * s.H * s.W;
-  if (total <= 0) return;
+void conv2d_col2im(const scalar_t* col, int64_t B, const Conv2dGeometry& s, scalar_t* dx, cudaStream_t stream) {
+  const int64_t total = B * s.C * s.H * s.W;
   launch_kernel(col2im_kernel<scalar_t>, dim3(static_cast<unsigned>(elementwise_blocks(total, kColThreads))),
                 dim3(kColThreads), stream, col, B, s, dx);
 }
 
-template <typename scalar_t>
-size_t gemm_workspace_elems(const GemmDesc<scalar_t>& d) {
-  return gemm_ws_elems<scalar_t>(d.M, d.N, d.K, d.batches, d.red);
-}
+}  // namespace
+
+// ---------------------------------------------------------------------------
+// Launchers (conv2d_kernels.cuh)
+// ---------------------------------------------------------------------------
 
 template <typename scalar_t>
-void gemm(const GemmDesc<scalar_t>& d, scalar_t* workspace, cudaStream_t stream) {
-  run_gemm(d, workspace, stream);
-}
-
-template <typename scalar_t>
-size_t conv2d_forward_workspace_elems(const Conv2dShape& s, int64_t B) {
-  return col_elems<scalar_t>(s, B) + gemm_ws_elems<scalar_t>(s.Cout, s.L(), s.K(), B, 1);
+size_t conv2d_forward_workspace_elems(const Conv2dGeometry& s, int64_t B) {
+  return col_elems<scalar_t>(s, B) + gemm_ws_elems<scalar_t>(s.Cout, s.P(), s.K(), B, 1);
 }
 
 template <typename scalar_t>
 void conv2d_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bias, scalar_t* y, int64_t B,
-                    const Conv2dShape& s, scalar_t* workspace, cudaStream_t stream) {
-  if (B <= 0 || s.Cout <= 0 || s.L() <= 0) return;
+                    const Conv2dGeometry& s, scalar_t* workspace, cudaStream_t stream) {
   const size_t ncol = col_elems<scalar_t>(s, B);
   const scalar_t* col = x;
   if (!s.pointwise()) {
@@ -497,40 +510,36 @@ void conv2d_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* b
 }
 
 template <typename scalar_t>
-size_t conv2d_backward_input_workspace_elems(const Conv2dShape& s, int64_t B) {
-  return col_elems<scalar_t>(s, B) + gemm_ws_elems<scalar_t>(s.K(), s.L(), s.Cout, B, 1);
+size_t conv2d_backward_input_workspace_elems(const Conv2dGeometry& s, int64_t B) {
+  return col_elems<scalar_t>(s, B) + gemm_ws_elems<scalar_t>(s.K(), s.P(), s.Cout, B, 1);
 }
 
 template <typename scalar_t>
 void conv2d_backward_input(const scalar_t* grad_y, const scalar_t* weight, scalar_t* grad_x, int64_t B,
-                           const Conv2dShape& s, scalar_t* workspace, cudaStream_t stream) {
-  if (B <= 0 || s.Cin * s.H * s.W <= 0) return;
+                           const Conv2dGeometry& s, scalar_t* workspace, cudaStream_t stream) {
   const size_t ncol = col_elems<scalar_t>(s, B);
   if (s.pointwise()) {  // dcol is dx itself
     run_gemm(backward_input_desc(grad_y, weight, grad_x, B, s), workspace, stream);
     return;
   }
-  // K*L*B == 0 (e.g. empty output) still needs dx zeroed: col2im of nothing writes 0s.
   run_gemm(backward_input_desc(grad_y, weight, workspace, B, s), workspace + ncol, stream);
   conv2d_col2im(static_cast<const scalar_t*>(workspace), B, s, grad_x, stream);
 }
 
 template <typename scalar_t>
-size_t conv2d_backward_weight_workspace_elems(const Conv2dShape& s, int64_t B) {
-  return col_elems<scalar_t>(s, B) + gemm_ws_elems<scalar_t>(s.Cout, s.K(), s.L(), 1, B);
+size_t conv2d_backward_weight_workspace_elems(const Conv2dGeometry& s, int64_t B) {
+  return col_elems<scalar_t>(s, B) + gemm_ws_elems<scalar_t>(s.Cout, s.K(), s.P(), 1, B);
 }
 
 template <typename scalar_t>
 void conv2d_backward_weight(const scalar_t* grad_y, const scalar_t* x, scalar_t* grad_w, int64_t B,
-                            const Conv2dShape& s, bool accumulate, scalar_t* workspace, cudaStream_t stream) {
-  if (s.Cout <= 0 || s.K() <= 0) return;
+                            const Conv2dGeometry& s, bool accumulate, scalar_t* workspace, cudaStream_t stream) {
   const size_t ncol = col_elems<scalar_t>(s, B);
   const scalar_t* col = x;
   if (!s.pointwise()) {
     conv2d_im2col(x, B, s, workspace, stream);
     col = workspace;
   }
-  // B == 0 or L == 0: the GEMM has no reduction steps and writes zeros (or keeps dW).
   run_gemm(backward_weight_desc(grad_y, col, grad_w, B, s, accumulate), workspace + ncol, stream);
 }
 
@@ -547,17 +556,13 @@ void conv2d_backward_bias(const scalar_t* grad_y, int64_t N, int64_t Cout, int64
 }
 
 #define ZOO_INSTANTIATE_CONV(T)                                                                                  \
-  template void conv2d_im2col<T>(const T*, int64_t, const Conv2dShape&, T*, cudaStream_t);                      \
-  template void conv2d_col2im<T>(const T*, int64_t, const Conv2dShape&, T*, cudaStream_t);                      \
-  template size_t gemm_workspace_elems<T>(const GemmDesc<T>&);                                                  \
-  template void gemm<T>(const GemmDesc<T>&, T*, cudaStream_t);                                                  \
-  template size_t conv2d_forward_workspace_elems<T>(const Conv2dShape&, int64_t);                               \
-  template void conv2d_forward<T>(const T*, const T*, const T*, T*, int64_t, const Conv2dShape&, T*,            \
+  template size_t conv2d_forward_workspace_elems<T>(const Conv2dGeometry&, int64_t);                               \
+  template void conv2d_forward<T>(const T*, const T*, const T*, T*, int64_t, const Conv2dGeometry&, T*,            \
                                   cudaStream_t);                                                                \
-  template size_t conv2d_backward_input_workspace_elems<T>(const Conv2dShape&, int64_t);                        \
-  template void conv2d_backward_input<T>(const T*, const T*, T*, int64_t, const Conv2dShape&, T*, cudaStream_t); \
-  template size_t conv2d_backward_weight_workspace_elems<T>(const Conv2dShape&, int64_t);                       \
-  template void conv2d_backward_weight<T>(const T*, const T*, T*, int64_t, const Conv2dShape&, bool, T*,        \
+  template size_t conv2d_backward_input_workspace_elems<T>(const Conv2dGeometry&, int64_t);                        \
+  template void conv2d_backward_input<T>(const T*, const T*, T*, int64_t, const Conv2dGeometry&, T*, cudaStream_t); \
+  template size_t conv2d_backward_weight_workspace_elems<T>(const Conv2dGeometry&, int64_t);                       \
+  template void conv2d_backward_weight<T>(const T*, const T*, T*, int64_t, const Conv2dGeometry&, bool, T*,        \
                                           cudaStream_t);                                                        \
   template size_t conv2d_backward_bias_workspace_bytes<T>(int64_t, int64_t, int64_t);                           \
   template void conv2d_backward_bias<T>(const T*, int64_t, int64_t, int64_t, T*, void*, cudaStream_t);

@@ -1,4 +1,4 @@
-"""zoo's kernels as `torch.library` custom ops (namespace ``zoo``) with autograd, plus functional forms."""
+"""zoo's kernels as ``torch.ops.zoo.*`` operators (declared in C++, with autograd), plus functional forms."""
 
 from zoo.ops.batch_norm import batch_norm, batch_norm_backward, batch_norm_eval, batch_norm_train
 from zoo.ops.conv2d import conv2d, conv2d_backward, conv2d_op

@@ -1,0 +1,96 @@
+"""Per-call overhead of zoo's ops on tiny inputs, where the kernels' own work is negligible.
+
+Times ``zoo.ops.batch_norm`` (a small BN1d) and ``zoo.ops.conv2d`` (a small conv)
+forward, and forward + backward, against ``torch.nn.functional``'s on the same
+tensors, in one run: each sample is a loop of calls, ours and torch's take
+turns, and the table shows medians in microseconds per call. What is left
+after torch's time is what zoo's Python wrapper, the dispatch into its
+kernels and its autograd cost on top.
+
+    python bench/op_overhead.py               # 1 thread, the default sizes
+    python bench/op_overhead.py --markdown    # table for docs/benchmarks.md
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import time
+from collections.abc import Callable
+
+import torch
+import torch.nn.functional as F
+
+import zoo
+
+
+def per_call_us(fn: Callable[[], object], calls: int) -> float:
+    """Microseconds per call of ``fn`` over one loop of ``calls`` calls."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - start) / calls * 1e6
+
+
+def medians(pair: tuple[Callable[[], object], Callable[[], object]], samples: int, calls: int) -> tuple[float, float]:
+    """Median per-call time of ours and torch's, sampled in turns after a warm-up."""
+    for fn in pair:
+        per_call_us(fn, calls)
+    times: tuple[list[float], list[float]] = ([], [])
+    for _ in range(samples):
+        for fn, out in zip(pair, times):
+            out.append(per_call_us(fn, calls))
+    return statistics.median(times[0]), statistics.median(times[1])
+
+
+def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
+    """(name, ours, torch's) for the forward and forward+backward of a small BN1d and conv."""
+    x = torch.randn(8, 16, requires_grad=True)
+    w, b = torch.ones(16, requires_grad=True), torch.zeros(16, requires_grad=True)
+    rm, rv = torch.zeros(16), torch.ones(16)
+    img = torch.randn(2, 1, 8, 8, requires_grad=True)
+    cw, cb = torch.randn(4, 1, 3, 3, requires_grad=True), torch.zeros(4, requires_grad=True)
+
+    def backward(fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
+        return lambda: fn().sum().backward()
+
+    bn_ours = lambda: zoo.ops.batch_norm(x, rm, rv, w, b, training=True)  # noqa: E731
+    bn_torch = lambda: F.batch_norm(x, rm, rv, w, b, training=True)  # noqa: E731
+    conv_ours = lambda: zoo.ops.conv2d(img, cw, cb, 1, 1)  # noqa: E731
+    conv_torch = lambda: F.conv2d(img, cw, cb, 1, 1)  # noqa: E731
+    return [
+        ("BN1d train (8, 16) forward", bn_ours, bn_torch),
+        ("BN1d train (8, 16) forward+backward", backward(bn_ours), backward(bn_torch)),
+        ("conv 1→4 k3 p1 (2, 1, 8, 8) forward", conv_ours, conv_torch),
+        ("conv 1→4 k3 p1 (2, 1, 8, 8) forward+backward", backward(conv_ours), backward(conv_torch)),
+    ]
+
+
+def main() -> None:
+    """Print the overhead table."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: overhead, not parallelism)")
+    parser.add_argument("--samples", type=int, default=21, help="samples per case (median taken)")
+    parser.add_argument("--calls", type=int, default=300, help="calls per sample")
+    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+
+    rows = []
+    for name, ours, theirs in cases():
+        ours_us, torch_us = medians((ours, theirs), args.samples, args.calls)
+        rows.append((name, ours_us, torch_us))
+    if args.markdown:
+        print("| op call | zoo µs | torch µs | zoo − torch µs |")
+        print("|---|---|---|---|")
+        for name, ours_us, torch_us in rows:
+            print(f"| {name} | {ours_us:.1f} | {torch_us:.1f} | {ours_us - torch_us:+.1f} |")
+    else:
+        print(f"{'op call':48s} {'zoo µs':>8s} {'torch µs':>9s} {'extra µs':>9s}")
+        for name, ours_us, torch_us in rows:
+            print(f"{name:48s} {ours_us:8.1f} {torch_us:9.1f} {ours_us - torch_us:+9.1f}")
+    print(f"\ntorch {torch.__version__}, {args.threads} thread(s), median of {args.samples} samples of {args.calls} calls")
+
+
+if __name__ == "__main__":
+    main()

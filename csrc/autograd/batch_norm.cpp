@@ -1,0 +1,85 @@
+// Autograd for zoo::batch_norm_train and zoo::batch_norm_eval: the forward
+// runs the device kernel below autograd, the backward calls
+// zoo::batch_norm_backward (so both run on the input's device). The batch
+// statistics are outputs without gradients; running statistics are buffers,
+// not parameters, so no gradient flows into them either.
+#include "ops.h"
+
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+namespace zoo::autograd {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// The gradient of an optional input: undefined when the input was not given.
+at::Tensor if_given(const at::Tensor& grad, bool given) { return given ? grad : at::Tensor(); }
+
+class BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const std::optional<at::Tensor>& weight,
+                               const std::optional<at::Tensor>& bias, double eps) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    auto [y, mean, invstd, var] = ops::batch_norm_train(x, weight, bias, eps);
+    const at::Tensor w = weight.value_or(at::Tensor());
+    ctx->save_for_backward({x, w, mean, invstd});
+    ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
+    ctx->mark_non_differentiable({mean, invstd, var});
+    return {y, mean, invstd, var};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& weight = saved[1];
+    auto [dx, dweight, dbias] = ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], saved[3], true);
+    return {dx, if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),
+            at::Tensor()};
+  }
+};
+
+class BatchNormEval : public torch::autograd::Function<BatchNormEval> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const std::optional<at::Tensor>& weight,
+                               const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
+                               const at::Tensor& running_var, double eps) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    at::Tensor y = ops::batch_norm_eval(x, weight, bias, running_mean, running_var, eps);
+    ctx->save_for_backward({x, weight.value_or(at::Tensor()), running_mean, running_var});
+    ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
+    ctx->saved_data["eps"] = eps;
+    return {y};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    const at::Tensor& weight = saved[1];
+    const at::Tensor invstd = saved[3].add(ctx->saved_data["eps"].toDouble()).rsqrt();
+    auto [dx, dweight, dbias] = ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], invstd, false);
+    return {dx,           if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),
+            at::Tensor(), at::Tensor(),                        at::Tensor()};
+  }
+};
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(const at::Tensor& x,
+                                                                            const std::optional<at::Tensor>& weight,
+                                                                            const std::optional<at::Tensor>& bias,
+                                                                            double eps) {
+  const variable_list out = BatchNormTrain::apply(x, weight, bias, eps);
+  return {out[0], out[1], out[2], out[3]};
+}
+
+at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
+                           const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
+                           const at::Tensor& running_var, double eps) {
+  return BatchNormEval::apply(x, weight, bias, running_mean, running_var, eps)[0];
+}
+
+}  // namespace
+}  // namespace zoo::autograd
+
+TORCH_LIBRARY_IMPL(zoo, Autograd, m) {
+  m.impl("batch_norm_train", &zoo::autograd::batch_norm_train);
+  m.impl("batch_norm_eval", &zoo::autograd::batch_norm_eval);
+}

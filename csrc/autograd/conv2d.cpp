@@ -1,0 +1,54 @@
+// Autograd for zoo::conv2d: the forward runs the device kernel below
+// autograd, the backward calls zoo::conv2d_backward for just the gradients
+// that are needed.
+#include "ops.h"
+
+#include <torch/autograd.h>
+#include <torch/library.h>
+
+#include <vector>
+
+namespace zoo::autograd {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+class Conv2d : public torch::autograd::Function<Conv2d> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& weight,
+                               const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                               at::IntArrayRef padding, at::IntArrayRef dilation) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    at::Tensor y = ops::conv2d(x, weight, bias, stride, padding, dilation);
+    ctx->save_for_backward({x, weight});
+    ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
+    ctx->saved_data["stride"] = stride.vec();
+    ctx->saved_data["padding"] = padding.vec();
+    ctx->saved_data["dilation"] = dilation.vec();
+    return {y};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    // needs_input_grad counts tensor inputs only: bias is the third when it was given.
+    const std::array<bool, 3> mask = {ctx->needs_input_grad(0), ctx->needs_input_grad(1),
+                                      ctx->saved_data["has_bias"].toBool() && ctx->needs_input_grad(2)};
+    const std::vector<int64_t> stride = ctx->saved_data["stride"].toIntVector();
+    const std::vector<int64_t> padding = ctx->saved_data["padding"].toIntVector();
+    const std::vector<int64_t> dilation = ctx->saved_data["dilation"].toIntVector();
+    auto [dx, dweight, dbias] = ops::conv2d_backward(grads[0], saved[0], saved[1], stride, padding, dilation, mask);
+    return {mask[0] ? dx : at::Tensor(), mask[1] ? dweight : at::Tensor(), mask[2] ? dbias : at::Tensor(),
+            at::Tensor(),                at::Tensor(),                     at::Tensor()};
+  }
+};
+
+at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                  at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  return Conv2d::apply(x, weight, bias, stride, padding, dilation)[0];
+}
+
+}  // namespace
+}  // namespace zoo::autograd
+
+TORCH_LIBRARY_IMPL(zoo, Autograd, m) { m.impl("conv2d", &zoo::autograd::conv2d); }

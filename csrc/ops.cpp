@@ -1,0 +1,73 @@
+// The zoo operator schemas, declared once for every device (as torchvision and
+// pytorch/extension-cpp do). Each device registers its kernels for them with
+// TORCH_LIBRARY_IMPL in its own folder: csrc/cpu, csrc/cuda, and
+// csrc/autograd for the Autograd key. The fake (meta) kernels that let
+// torch.compile and torch.export trace the ops are Python functions in the
+// modules named below.
+#include "ops.h"
+
+#include <ATen/core/dispatch/Dispatcher.h>
+#include <torch/library.h>
+
+namespace zoo::ops {
+namespace {
+
+// The typed dispatcher handle of zoo::NAME, looked up once.
+template <typename Signature>
+c10::TypedOperatorHandle<Signature> handle(const char* name) {
+  return c10::Dispatcher::singleton().findSchemaOrThrow(name, "").typed<Signature>();
+}
+
+}  // namespace
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
+    const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias, double eps) {
+  static const auto op = handle<decltype(batch_norm_train)>("zoo::batch_norm_train");
+  return op.call(x, weight, bias, eps);
+}
+
+at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
+                           const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
+                           const at::Tensor& running_var, double eps) {
+  static const auto op = handle<decltype(batch_norm_eval)>("zoo::batch_norm_eval");
+  return op.call(x, weight, bias, running_mean, running_var, eps);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
+    const at::Tensor& grad_y, const at::Tensor& x, const std::optional<at::Tensor>& weight, const at::Tensor& mean,
+    const at::Tensor& invstd, bool train) {
+  static const auto op = handle<decltype(batch_norm_backward)>("zoo::batch_norm_backward");
+  return op.call(grad_y, x, weight, mean, invstd, train);
+}
+
+at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                  at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  static const auto op = handle<decltype(conv2d)>("zoo::conv2d");
+  return op.call(x, weight, bias, stride, padding, dilation);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(const at::Tensor& grad_y, const at::Tensor& x,
+                                                               const at::Tensor& weight, at::IntArrayRef stride,
+                                                               at::IntArrayRef padding, at::IntArrayRef dilation,
+                                                               std::array<bool, 3> output_mask) {
+  static const auto op = handle<decltype(conv2d_backward)>("zoo::conv2d_backward");
+  return op.call(grad_y, x, weight, stride, padding, dilation, output_mask);
+}
+
+}  // namespace zoo::ops
+
+TORCH_LIBRARY(zoo, m) {
+  m.set_python_module("zoo.ops.batch_norm");
+  m.def("batch_norm_train(Tensor x, Tensor? weight, Tensor? bias, float eps) -> (Tensor, Tensor, Tensor, Tensor)");
+  m.def(
+      "batch_norm_eval(Tensor x, Tensor? weight, Tensor? bias, Tensor running_mean, Tensor running_var, float eps) "
+      "-> Tensor");
+  m.def(
+      "batch_norm_backward(Tensor grad_y, Tensor x, Tensor? weight, Tensor mean, Tensor invstd, bool train) "
+      "-> (Tensor, Tensor, Tensor)");
+  m.set_python_module("zoo.ops.conv2d");
+  m.def("conv2d(Tensor x, Tensor weight, Tensor? bias, int[] stride, int[] padding, int[] dilation) -> Tensor");
+  m.def(
+      "conv2d_backward(Tensor grad_y, Tensor x, Tensor weight, int[] stride, int[] padding, int[] dilation, "
+      "bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+}

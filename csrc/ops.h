@@ -1,0 +1,41 @@
+// zoo's operators as C++ functions that call torch's dispatcher, which picks
+// the CPU or CUDA kernel (csrc/cpu, csrc/cuda) or the autograd wrapper
+// (csrc/autograd). The schemas are declared once, in ops.cpp.
+#pragma once
+
+#include <ATen/core/Tensor.h>
+#include <c10/util/ArrayRef.h>
+
+#include <array>
+#include <optional>
+#include <tuple>
+
+namespace zoo::ops {
+
+// Training batch norm: (y, mean, invstd, var_unbiased) of x (N, C, ...), statistics of shape (C).
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
+    const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias, double eps);
+
+// Inference batch norm from running statistics.
+at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
+                           const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
+                           const at::Tensor& running_var, double eps);
+
+// Fused backward: (dx, dweight, dbias). mean/invstd are the saved batch statistics when
+// `train`, else running_mean and 1/sqrt(running_var + eps); dweight and dbias have shape (C)
+// even without a weight.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
+    const at::Tensor& grad_y, const at::Tensor& x, const std::optional<at::Tensor>& weight, const at::Tensor& mean,
+    const at::Tensor& invstd, bool train);
+
+// 2-D convolution (groups = 1, zero padding): x (N, Cin, H, W), weight (Cout, Cin, kh, kw), bias (Cout).
+at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                  at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation);
+
+// (dx, dweight, dbias) for output_mask = {dx, dweight, dbias}; an output not asked for is empty.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(const at::Tensor& grad_y, const at::Tensor& x,
+                                                               const at::Tensor& weight, at::IntArrayRef stride,
+                                                               at::IntArrayRef padding, at::IntArrayRef dilation,
+                                                               std::array<bool, 3> output_mask);
+
+}  // namespace zoo::ops
