@@ -18,9 +18,6 @@ namespace {
 
 using namespace zoo::cuda::detail;
 
-__device__ __forceinline__ float quiet_nan(float) { return nanf(""); }
-__device__ __forceinline__ double quiet_nan(double) { return nan(""); }
-
 template <typename scalar_t>
 struct StatsOp {
   using acc_t = scalar_t;
@@ -36,18 +33,10 @@ struct StatsOp {
   __device__ __forceinline__ Ctx channel(int64_t) const { return {}; }
   __device__ __forceinline__ void update(State& st, const Ctx&, int64_t i) const { st.push(to_acc(x[i])); }
   __device__ __forceinline__ void finalize(int64_t c, const State& st) const {
-    if (st.n == 0) {
-      const acc_t nan_v = quiet_nan(acc_t(0));
-      mean[c] = nan_v;
-      invstd[c] = nan_v;
-      var_unbiased[c] = nan_v;
-      return;
-    }
     const acc_t n = static_cast<acc_t>(st.n);
     mean[c] = st.mean;
     invstd[c] = acc_t(1) / sqrt(st.m2 / n + eps);
-    // count == 1: 0/0 = NaN, as PyTorch reports.
-    var_unbiased[c] = st.n > 1 ? st.m2 / (n - acc_t(1)) : quiet_nan(acc_t(0));
+    var_unbiased[c] = st.m2 / (n - acc_t(1));  // count >= 2: the ops refuse fewer (checks.h)
   }
 };
 
@@ -182,7 +171,6 @@ void bn_normalize(const scalar_t* x, const scalar_t* mean, const scalar_t* invst
 template <typename scalar_t>
 void bn_invstd_from_var(const scalar_t* var, double eps, int64_t C, scalar_t* invstd,
                         cudaStream_t stream) {
-  if (C <= 0) return;
   using acc_t = scalar_t;
   constexpr int kThreads = 256;
   const int64_t blocks = clamp_val<int64_t>(ceil_div(C, kThreads), 1, 65535);

@@ -30,7 +30,7 @@ size_t bn_stats_workspace_bytes(int64_t N, int64_t C, int64_t S);
 
 // Per-channel batch statistics (Welford + Chan merge):
 //   mean[c], invstd[c] = 1 / sqrt(var_biased + eps), var_unbiased[c] = M2 / (count - 1)
-// count = N * S. count == 1 gives var_unbiased = NaN; count == 0 gives NaN everywhere.
+// count = N * S >= 2 (the ops refuse fewer values per channel in training).
 template <typename scalar_t>
 void bn_stats(const scalar_t* x, int64_t N, int64_t C, int64_t S, double eps,
               scalar_t* mean, scalar_t* invstd, scalar_t* var_unbiased,

@@ -308,21 +308,15 @@ reduce_finalize_kernel(Op op, int64_t C, int splits, const typename Op::State* p
 
 template <typename Op>
 inline size_t channel_reduce_workspace_bytes(int64_t N, int64_t C, int64_t S) {
-  if (C <= 0) return 0;
-  if (N <= 0 || S <= 0) N = 0, S = 1;  // empty channels: same normalisation as run_channel_reduce
   const ReducePlan p = plan_channel_reduce(N, C, S);
   return p.splits() > 1 ? static_cast<size_t>(C) * p.splits() * sizeof(typename Op::State) : 0;
 }
 
 // Runs op over every channel; `workspace` must hold channel_reduce_workspace_bytes<Op>(N, C, S)
-// bytes (may be null when that is 0). Empty channels (N * S == 0) finalize with an empty state.
+// bytes (may be null when that is 0). N, C and S are positive: the ops refuse empty input (checks.h).
 template <typename Op>
 inline void run_channel_reduce(const Op& op, int64_t N, int64_t C, int64_t S, void* workspace,
                                cudaStream_t stream) {
-  if (C <= 0) return;
-  // Empty channels still get finalized (with an empty state); use the rows kernel with
-  // no rows so that nothing is read.
-  if (N <= 0 || S <= 0) N = 0, S = 1;
   using State = typename Op::State;
   const ReducePlan p = plan_channel_reduce(N, C, S);
   State* partial = static_cast<State*>(workspace);
@@ -385,7 +379,6 @@ elementwise_rows_kernel(Op op, int64_t M, int64_t C) {
 
 template <typename Op>
 inline void run_channel_elementwise(const Op& op, int64_t N, int64_t C, int64_t S, cudaStream_t stream) {
-  if (N <= 0 || C <= 0 || S <= 0) return;
   const int64_t target_blocks = static_cast<int64_t>(num_sms()) * 32;
   if (S > 1) {
     const int64_t rows = N * C;
