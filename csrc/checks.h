@@ -34,24 +34,17 @@ inline void check_like_input(const char* op, const char* name, const at::Tensor&
 }
 
 // ---------------------------------------------------------------- batch norm
+// Each batch-norm op checks its arguments with one call: check_bn_train,
+// check_bn_eval or check_bn_backward. An empty batch is valid (as in torch):
+// the ops return empty results without running a kernel (empty_batch.h).
 
 constexpr const char* kBatchNorm = "zoo batch_norm";
 
-// x is (N, C), (N, C, L) or (N, C, H, W) and not empty.
+// x is float32/float64 and (N, C), (N, C, L) or (N, C, H, W).
 inline void check_bn_input(const at::Tensor& x) {
+  check_dtype(kBatchNorm, x);
   TORCH_CHECK_VALUE(x.dim() >= 2 && x.dim() <= 4, kBatchNorm, ": expected a 2-D, 3-D or 4-D input, got ", x.dim(),
                     "-D");
-  TORCH_CHECK_VALUE(x.numel() > 0, kBatchNorm, ": empty input of shape ", x.sizes());
-}
-
-// Training normalises by batch statistics, which need two or more values per channel.
-inline void check_bn_train_count(const at::Tensor& x) {
-  TORCH_CHECK_VALUE(x.numel() / x.size(1) > 1, kBatchNorm,
-                    ": expected more than 1 value per channel when training, got input size ", x.sizes());
-}
-
-inline void check_bn_eps(double eps) {
-  TORCH_CHECK_VALUE(eps >= 0, kBatchNorm, ": eps must be non-negative, got ", eps);
 }
 
 // A per-channel tensor (weight, bias, running or saved statistics): shape (C), x's dtype and device.
@@ -61,24 +54,53 @@ inline void check_bn_channel_vector(const at::Tensor& t, const at::Tensor& x, co
   check_like_input(kBatchNorm, name, t, x);
 }
 
-// A checked, contiguous optional per-channel tensor (weight or bias), or an undefined tensor.
-inline at::Tensor optional_bn_channel_vector(const std::optional<at::Tensor>& t, const at::Tensor& x,
-                                            const char* name) {
-  if (!t.has_value() || !t->defined()) return at::Tensor();
-  check_bn_channel_vector(*t, x, name);
-  return t->contiguous();
+inline void check_bn_optional_channel_vector(const std::optional<at::Tensor>& t, const at::Tensor& x,
+                                             const char* name) {
+  if (t.has_value() && t->defined()) check_bn_channel_vector(*t, x, name);
+}
+
+inline void check_bn_train(const at::Tensor& x, const std::optional<at::Tensor>& weight,
+                           const std::optional<at::Tensor>& bias, double eps) {
+  check_bn_input(x);
+  // Batch statistics need two or more values per channel (none at all is an empty batch).
+  TORCH_CHECK_VALUE(x.numel() == 0 || x.numel() / x.size(1) > 1, kBatchNorm,
+                    ": expected more than 1 value per channel when training, got input size ", x.sizes());
+  TORCH_CHECK_VALUE(eps > 0, kBatchNorm, ": eps must be positive during training, got ", eps);
+  check_bn_optional_channel_vector(weight, x, "weight");
+  check_bn_optional_channel_vector(bias, x, "bias");
+}
+
+inline void check_bn_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
+                          const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
+                          const at::Tensor& running_var, double eps) {
+  check_bn_input(x);
+  TORCH_CHECK_VALUE(eps >= 0, kBatchNorm, ": eps must be non-negative, got ", eps);
+  check_bn_optional_channel_vector(weight, x, "weight");
+  check_bn_optional_channel_vector(bias, x, "bias");
+  check_bn_channel_vector(running_mean, x, "running_mean");
+  check_bn_channel_vector(running_var, x, "running_var");
+}
+
+inline void check_bn_backward(const at::Tensor& grad_y, const at::Tensor& x, const std::optional<at::Tensor>& weight,
+                              const at::Tensor& mean, const at::Tensor& invstd) {
+  check_bn_input(x);
+  TORCH_CHECK_VALUE(grad_y.sizes() == x.sizes(), kBatchNorm, ": grad_y has shape ", grad_y.sizes(),
+                    " but x has shape ", x.sizes());
+  check_like_input(kBatchNorm, "grad_y", grad_y, x);
+  check_bn_optional_channel_vector(weight, x, "weight");
+  check_bn_channel_vector(mean, x, "mean");
+  check_bn_channel_vector(invstd, x, "invstd");
+}
+
+// A given optional tensor made contiguous, or an undefined tensor.
+inline at::Tensor contiguous_if_given(const std::optional<at::Tensor>& t) {
+  return t.has_value() && t->defined() ? t->contiguous() : at::Tensor();
 }
 
 // The data of an optional argument, or nullptr when it is undefined.
 template <typename T>
 const T* data_or_null(const at::Tensor& t) {
   return t.defined() ? t.const_data_ptr<T>() : nullptr;
-}
-
-inline void check_bn_grad(const at::Tensor& grad_y, const at::Tensor& x) {
-  TORCH_CHECK_VALUE(grad_y.sizes() == x.sizes(), kBatchNorm, ": grad_y has shape ", grad_y.sizes(),
-                    " but x has shape ", x.sizes());
-  check_like_input(kBatchNorm, "grad_y", grad_y, x);
 }
 
 // ---------------------------------------------------------------- conv2d
@@ -104,19 +126,21 @@ inline int64_t checked_mul(int64_t a, int64_t b, const char* what) {
 }
 
 // The geometry of conv2d(x, weight) after checking x (N, C, H, W) and weight (Cout, C, kh, kw):
-// both non-empty with the same dtype and device; stride, padding and dilation of 2 values;
+// float32/float64, the same dtype and device, nothing empty but the batch; stride, padding and dilation of 2 values;
 // the padded input at least as large as the dilated kernel; and every size the kernels
 // compute from them (padded input, output, column matrix, in bytes) within int64.
-inline Conv2dGeometry check_conv2d(const at::Tensor& x, const at::Tensor& weight, at::IntArrayRef stride,
-                                   at::IntArrayRef padding, at::IntArrayRef dilation) {
+inline Conv2dGeometry check_conv2d_geometry(const at::Tensor& x, const at::Tensor& weight, at::IntArrayRef stride,
+                                            at::IntArrayRef padding, at::IntArrayRef dilation) {
+  check_dtype(kConv2d, x);
   check_like_input(kConv2d, "weight", weight, x);
   TORCH_CHECK_VALUE(x.dim() == 4, kConv2d, ": expected a 4-D input (N, C, H, W), got ", x.dim(), "-D");
   TORCH_CHECK_VALUE(weight.dim() == 4, kConv2d, ": expected a 4-D weight (Cout, Cin, kh, kw), got ", weight.dim(),
                     "-D");
   TORCH_CHECK_VALUE(weight.size(1) == x.size(1), kConv2d, ": weight expects ", weight.size(1),
                     " input channels but x has ", x.size(1));
-  TORCH_CHECK_VALUE(x.numel() > 0 && weight.numel() > 0, kConv2d, ": empty input ", x.sizes(), " or weight ",
-                    weight.sizes());
+  // An empty batch is valid (as in torch); no channels, no pixels or no kernel is not.
+  TORCH_CHECK_VALUE(x.size(1) > 0 && x.size(2) > 0 && x.size(3) > 0 && weight.numel() > 0, kConv2d,
+                    ": empty input ", x.sizes(), " or weight ", weight.sizes());
   check_conv2d_pair(stride, "stride");
   check_conv2d_pair(padding, "padding");
   check_conv2d_pair(dilation, "dilation");
@@ -150,19 +174,29 @@ inline Conv2dGeometry check_conv2d(const at::Tensor& x, const at::Tensor& weight
   return g;
 }
 
-inline void check_conv2d_bias(const std::optional<at::Tensor>& bias, const at::Tensor& x, int64_t Cout) {
-  if (!bias.has_value() || !bias->defined()) return;
-  TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == Cout, kConv2d, ": bias must have shape (", Cout, "), got ",
-                    bias->sizes());
-  check_like_input(kConv2d, "bias", *bias, x);
+// Checks the arguments of zoo::conv2d and returns its geometry.
+inline Conv2dGeometry check_conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                                   at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  const Conv2dGeometry g = check_conv2d_geometry(x, weight, stride, padding, dilation);
+  if (bias.has_value() && bias->defined()) {
+    TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == g.Cout, kConv2d, ": bias must have shape (", g.Cout,
+                      "), got ", bias->sizes());
+    check_like_input(kConv2d, "bias", *bias, x);
+  }
+  return g;
 }
 
-inline void check_conv2d_grad(const at::Tensor& grad_y, const at::Tensor& x, const Conv2dGeometry& g) {
+// Checks the arguments of zoo::conv2d_backward and returns the geometry.
+inline Conv2dGeometry check_conv2d_backward(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& weight,
+                                            at::IntArrayRef stride, at::IntArrayRef padding,
+                                            at::IntArrayRef dilation) {
+  const Conv2dGeometry g = check_conv2d_geometry(x, weight, stride, padding, dilation);
   TORCH_CHECK_VALUE(grad_y.dim() == 4 && grad_y.size(0) == x.size(0) && grad_y.size(1) == g.Cout &&
                         grad_y.size(2) == g.Ho && grad_y.size(3) == g.Wo,
                     kConv2d, ": grad_y has shape ", grad_y.sizes(), " but the output has shape (", x.size(0), ", ",
                     g.Cout, ", ", g.Ho, ", ", g.Wo, ")");
   check_like_input(kConv2d, "grad_y", grad_y, x);
+  return g;
 }
 
 }  // namespace zoo::checks

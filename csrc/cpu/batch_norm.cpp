@@ -10,6 +10,7 @@
 //    partials that are merged afterwards; inner loops run along channels.
 #include "checks.h"
 #include "cpu/memory.h"
+#include "empty_batch.h"
 #include "cpu/welford.h"
 
 #include <ATen/ATen.h>
@@ -33,8 +34,8 @@ struct ChannelLayout {
   int64_t count() const { return N * S; }  // values per channel
 };
 
+// x's layout, for a checked, non-empty x.
 ChannelLayout describe(const at::Tensor& x) {
-  checks::check_bn_input(x);
   const int64_t N = x.size(0), C = x.size(1);
   const int64_t S = x.numel() / (N * C);
   const bool contiguous = x.is_contiguous();
@@ -44,9 +45,8 @@ ChannelLayout describe(const at::Tensor& x) {
   return {S == 1 || !contiguous, N, C, S};
 }
 
-void check_input(const at::Tensor& x) {
+void check_device(const at::Tensor& x) {
   TORCH_CHECK_VALUE(x.device().is_cpu(), "zoo batch_norm (CPU kernel): x is on ", x.device());
-  checks::check_dtype(checks::kBatchNorm, x);
 }
 
 using checks::data_or_null;
@@ -288,12 +288,12 @@ void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight,
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const at::Tensor& x, const std::optional<at::Tensor>& weight,
     const std::optional<at::Tensor>& bias, double eps) {
-  check_input(x);
+  check_device(x);
+  checks::check_bn_train(x, weight, bias, eps);
+  if (x.numel() == 0) return empty_batch::batch_norm_train(x);
   const ChannelLayout L = describe(x);
-  checks::check_bn_train_count(x);
-  checks::check_bn_eps(eps);
-  const at::Tensor w = checks::optional_bn_channel_vector(weight, x, "weight");
-  const at::Tensor b = checks::optional_bn_channel_vector(bias, x, "bias");
+  const at::Tensor w = checks::contiguous_if_given(weight);
+  const at::Tensor b = checks::contiguous_if_given(bias);
   at::Tensor y = empty_output_like(x);
   at::Tensor mean = at::empty({L.C}, x.options());
   at::Tensor invstd = at::empty({L.C}, x.options());
@@ -309,13 +309,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                            const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
                            const at::Tensor& running_var, double eps) {
-  check_input(x);
+  check_device(x);
+  checks::check_bn_eval(x, weight, bias, running_mean, running_var, eps);
+  if (x.numel() == 0) return at::empty_like(x);
   const ChannelLayout L = describe(x);
-  checks::check_bn_eps(eps);
-  checks::check_bn_channel_vector(running_mean, x, "running_mean");
-  checks::check_bn_channel_vector(running_var, x, "running_var");
-  const at::Tensor w = checks::optional_bn_channel_vector(weight, x, "weight");
-  const at::Tensor b = checks::optional_bn_channel_vector(bias, x, "bias");
+  const at::Tensor w = checks::contiguous_if_given(weight);
+  const at::Tensor b = checks::contiguous_if_given(bias);
   at::Tensor y = empty_output_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_eval", [&] {
     const at::Tensor rm = running_mean.contiguous(), rv = running_var.contiguous();
@@ -337,12 +336,11 @@ at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>&
 std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
     const at::Tensor& grad_y, const at::Tensor& x, const std::optional<at::Tensor>& weight,
     const at::Tensor& mean, const at::Tensor& invstd, bool train) {
-  check_input(x);
+  check_device(x);
+  checks::check_bn_backward(grad_y, x, weight, mean, invstd);
+  if (x.numel() == 0) return empty_batch::batch_norm_backward(x);
   const ChannelLayout L = describe(x);
-  checks::check_bn_grad(grad_y, x);
-  checks::check_bn_channel_vector(mean, x, "mean");
-  checks::check_bn_channel_vector(invstd, x, "invstd");
-  const at::Tensor w = checks::optional_bn_channel_vector(weight, x, "weight");
+  const at::Tensor w = checks::contiguous_if_given(weight);
   // grad_y must share x's layout so one index walks both.
   const at::Tensor dy = grad_y.contiguous(x.suggest_memory_format());
   at::Tensor dx = empty_output_like(x);

@@ -11,6 +11,7 @@
 //    on 1 here; per-image parallel loops with big shared GEMMs instead paid
 //    more in synchronisation than the small layers' whole work.
 #include "checks.h"
+#include "empty_batch.h"
 #include "cpu/im2col.h"
 #include "cpu/memory.h"
 #include "cpu/welford.h"
@@ -47,12 +48,9 @@ class SequentialBlas {
   int previous_;
 };
 
-Conv2dGeometry geometry(const at::Tensor& x, const at::Tensor& weight, at::IntArrayRef stride,
-                        at::IntArrayRef padding, at::IntArrayRef dilation) {
+void check_device(const at::Tensor& x, const at::Tensor& weight) {
   TORCH_CHECK_VALUE(x.device().is_cpu() && weight.device().is_cpu(), "zoo conv2d (CPU kernel): x is on ",
                     x.device(), " and weight on ", weight.device());
-  checks::check_dtype(checks::kConv2d, x);
-  return checks::check_conv2d(x, weight, stride, padding, dilation);
 }
 
 // How the threads share the work, and how many images go in one GEMM.
@@ -162,13 +160,13 @@ at::Tensor matrix(void* data, int64_t rows, int64_t cols, const at::TensorOption
 
 at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, const std::optional<at::Tensor>& bias_in,
                           at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
-  const Conv2dGeometry g = geometry(x_in, weight_in, stride, padding, dilation);
+  check_device(x_in, weight_in);
+  const Conv2dGeometry g = checks::check_conv2d(x_in, weight_in, bias_in, stride, padding, dilation);
+  if (x_in.size(0) == 0) return empty_batch::conv2d(x_in, g);
   const at::Tensor x = x_in.contiguous();
   const int64_t N = x.size(0), Cout = g.Cout, K = g.K(), P = g.P();
   const at::Tensor w = weight_in.contiguous().view({Cout, K});
-  at::Tensor bias;
-  checks::check_conv2d_bias(bias_in, x, Cout);
-  if (bias_in.has_value() && bias_in->defined()) bias = bias_in->contiguous();
+  const at::Tensor bias = checks::contiguous_if_given(bias_in);
   at::Tensor y = empty_output({N, Cout, g.Ho, g.Wo}, x.options());
   const ChunkPlan plan = plan_chunks(N, K, P, Cout, x.element_size());
   const bool pointwise = g.pointwise();
@@ -197,9 +195,10 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
 std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
     const at::Tensor& grad_y, const at::Tensor& x_in, const at::Tensor& weight_in, at::IntArrayRef stride,
     at::IntArrayRef padding, at::IntArrayRef dilation, std::array<bool, 3> output_mask) {
-  const Conv2dGeometry g = geometry(x_in, weight_in, stride, padding, dilation);
+  check_device(x_in, weight_in);
+  const Conv2dGeometry g = checks::check_conv2d_backward(grad_y, x_in, weight_in, stride, padding, dilation);
+  if (x_in.size(0) == 0) return empty_batch::conv2d_backward(x_in, weight_in, output_mask);
   const int64_t N = x_in.size(0), Cout = g.Cout, K = g.K(), P = g.P();
-  checks::check_conv2d_grad(grad_y, x_in, g);
   const bool need_dx = output_mask[0], need_dw = output_mask[1], need_db = output_mask[2];
   const at::Tensor x = x_in.contiguous();
   const at::Tensor dy = grad_y.contiguous();

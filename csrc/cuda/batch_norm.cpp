@@ -13,6 +13,7 @@
 
 #include "batch_norm_kernels.cuh"
 #include "checks.h"
+#include "empty_batch.h"
 
 namespace zoo::cuda {
 namespace {
@@ -40,17 +41,8 @@ BnView make_view(const at::Tensor& x) {
   return {x.contiguous(), at::MemoryFormat::Contiguous, N, C, S};
 }
 
-// x is a float32/float64 CUDA tensor, (N, C, ...) and not empty.
-void check_input(const at::Tensor& x) {
+void check_device(const at::Tensor& x) {
   TORCH_CHECK_VALUE(x.is_cuda(), "zoo batch_norm (CUDA kernel): x is on ", x.device());
-  checks::check_dtype(checks::kBatchNorm, x);
-  checks::check_bn_input(x);
-}
-
-// Contiguous per-channel tensor (running or saved statistics), checked against x.
-at::Tensor channel_vector(const at::Tensor& t, const at::Tensor& x, const char* name) {
-  checks::check_bn_channel_vector(t, x, name);
-  return t.contiguous();
 }
 
 at::Tensor new_like_view(const at::Tensor& x, const BnView& v) {
@@ -61,13 +53,13 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(cons
                                                                             const std::optional<at::Tensor>& weight,
                                                                             const std::optional<at::Tensor>& bias,
                                                                             double eps) {
-  check_input(x);
-  checks::check_bn_train_count(x);
-  checks::check_bn_eps(eps);
+  check_device(x);
+  checks::check_bn_train(x, weight, bias, eps);
+  if (x.numel() == 0) return empty_batch::batch_norm_train(x);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
-  const at::Tensor w = checks::optional_bn_channel_vector(weight, x, "weight");
-  const at::Tensor b = checks::optional_bn_channel_vector(bias, x, "bias");
+  const at::Tensor w = checks::contiguous_if_given(weight);
+  const at::Tensor b = checks::contiguous_if_given(bias);
   at::Tensor mean = at::empty({v.C}, x.options());
   at::Tensor invstd = at::empty({v.C}, x.options());
   at::Tensor var = at::empty({v.C}, x.options());
@@ -93,14 +85,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(cons
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                            const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
                            const at::Tensor& running_var, double eps) {
-  check_input(x);
-  checks::check_bn_eps(eps);
+  check_device(x);
+  checks::check_bn_eval(x, weight, bias, running_mean, running_var, eps);
+  if (x.numel() == 0) return at::empty_like(x);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
-  const at::Tensor w = checks::optional_bn_channel_vector(weight, x, "weight");
-  const at::Tensor b = checks::optional_bn_channel_vector(bias, x, "bias");
-  const at::Tensor rm = channel_vector(running_mean, x, "running_mean");
-  const at::Tensor rv = channel_vector(running_var, x, "running_var");
+  const at::Tensor w = checks::contiguous_if_given(weight);
+  const at::Tensor b = checks::contiguous_if_given(bias);
+  const at::Tensor rm = running_mean.contiguous();
+  const at::Tensor rv = running_var.contiguous();
   at::Tensor invstd = at::empty({v.C}, x.options());
   at::Tensor y = new_like_view(x, v);
   cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
@@ -121,14 +114,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(const at::Ten
                                                                    const std::optional<at::Tensor>& weight,
                                                                    const at::Tensor& mean,
                                                                    const at::Tensor& invstd, bool train) {
-  check_input(x);
-  checks::check_bn_grad(grad_y, x);
+  check_device(x);
+  checks::check_bn_backward(grad_y, x, weight, mean, invstd);
+  if (x.numel() == 0) return empty_batch::batch_norm_backward(x);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
   const at::Tensor dy = grad_y.contiguous(v.format);  // same (N, C, S) view as x
-  const at::Tensor w = checks::optional_bn_channel_vector(weight, x, "weight");
-  const at::Tensor m = channel_vector(mean, x, "mean");
-  const at::Tensor s = channel_vector(invstd, x, "invstd");
+  const at::Tensor w = checks::contiguous_if_given(weight);
+  const at::Tensor m = mean.contiguous();
+  const at::Tensor s = invstd.contiguous();
   at::Tensor sum_dy = at::empty({v.C}, x.options());  // == dbias
   at::Tensor sum_dy_xmu = at::empty({v.C}, x.options());
   at::Tensor dweight = at::empty({v.C}, x.options());

@@ -92,6 +92,8 @@ def batch_norm(
                 f"input's channels, got shape {tuple(buffer.shape)}, {buffer.dtype} on {buffer.device}"
             )
     y, mean, _invstd, var_unbiased = batch_norm_train(x, weight, bias, eps)
+    if x.numel() == 0:  # an empty batch has no statistics: the running ones stay (as in torch)
+        return y
     # running = (1 - momentum) * running + momentum * batch, in one fused op each.
     with torch.no_grad():
         if running_mean is not None:

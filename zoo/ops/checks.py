@@ -5,11 +5,12 @@ once, in C++ (``csrc/checks.h``), for every device. Python checks what
 decides which kernel the dispatcher runs (a tensor, dense, on a device zoo
 has kernels for): a meta or sparse tensor would otherwise reach another
 kernel or none. ``pair`` normalises int-or-pair arguments as torchvision's
-``_pair`` does.
+``_pair`` does, accepting the integers torch accepts.
 """
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Sequence
 
 import torch
@@ -41,11 +42,23 @@ def check_tensors(op: str, **tensors: object) -> None:
             check_tensor(op, name, t)
 
 
+def _index(op: str, name: str, value: object, given: object) -> int:
+    """``value`` as an int if it is an integer (int, numpy or 0-d tensor integer; not bool), else TypeError."""
+    if not isinstance(value, bool):
+        try:
+            return operator.index(value)
+        except TypeError:
+            pass
+    raise TypeError(f"{op}: {name} must be an int or a sequence of 1 or 2 ints, got {given!r}")
+
+
 def pair(op: str, name: str, value: int | Sequence[int]) -> list[int]:
-    """Expand an int or a 2-sequence of ints to a [height, width] list."""
-    if isinstance(value, int):
-        return [value, value]
-    values = list(value)
-    if len(values) != 2 or not all(isinstance(v, int) for v in values):
-        raise ValueError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    """Expand an integer or a list/tuple of 1 or 2 integers to a [height, width] list, as torch does."""
+    if not isinstance(value, (list, tuple)):
+        return [_index(op, name, value, value)] * 2
+    values = [_index(op, name, v, value) for v in value]
+    if len(values) == 1:
+        return values * 2
+    if len(values) != 2:
+        raise ValueError(f"{op}: {name} must be an int or a sequence of 1 or 2 ints, got {value!r}")
     return values
