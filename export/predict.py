@@ -26,7 +26,7 @@ from PIL import Image, UnidentifiedImageError
 from zoo.export.metadata import INPUT_NAME, ModelInfo, from_props
 from zoo.export.session import open_session
 
-__all__ = ["Classifier", "Prediction", "read_image", "load_split", "add_arguments", "run", "main"]
+__all__ = ["Classifier", "Prediction", "read_image", "model_split", "add_arguments", "run", "main"]
 
 
 @dataclass(frozen=True)
@@ -129,8 +129,8 @@ class Classifier:
         return float((self.logits(images, batch_size).argmax(axis=1) == np.asarray(labels)).mean())
 
 
-def load_split(info: ModelInfo, dataset: str | None = None, split: str = "test",
-               data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def model_split(info: ModelInfo, dataset: str | None = None, split: str = "test",
+                data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images ``(N, C, H, W)`` and int64 labels of a dataset split, read with zoo's loaders.
 
     ``dataset`` defaults to the model's; another one must have the same image
@@ -141,24 +141,14 @@ def load_split(info: ModelInfo, dataset: str | None = None, split: str = "test",
         ValueError: unknown dataset, mismatched shape/classes, bad split.
         FileNotFoundError: the dataset's files are missing.
     """
-    # zoo.data's array loaders are numpy-only (its torch-side names load lazily).
-    from zoo.data.info import dataset_info
-    from zoo.data.registry import load_arrays
-    from zoo.data.splits import make_splits
+    # zoo.data's split loader is numpy-only (its torch-side names load lazily).
+    from zoo.data import load_split, matching_dataset
 
     name = dataset or info.dataset
-    data = dataset_info(name)
-    if (data.in_channels, *data.image_size) != info.input_shape or data.num_classes != len(info.classes):
-        raise ValueError(f"{name} images/classes do not match the model's "
-                         f"(input {info.input_shape}, {len(info.classes)} classes)")
-    if split not in ("train", "val", "test"):
-        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-    arrays = load_arrays(name, root=data_dir)
-    if split == "test":
-        images, labels = arrays["test"]
-    else:
-        val_size = info.val_size if name == info.dataset else None
-        images, labels = make_splits(arrays, val_size, data.val_size, 0)[split]
+    matching_dataset(name, info.input_shape, len(info.classes), "the model's")
+    # The training run's held-out images are only meaningful on its own dataset.
+    val_size = info.val_size if name == info.dataset else None
+    images, labels = load_split(name, split, root=data_dir, val_size=val_size)
     return np.asarray(images), np.asarray(labels)
 
 
@@ -193,7 +183,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{p.source}: " + "  ".join(f"{c} ({q:.4f})" for c, q in p.top))
         return 0
     name = args.dataset or classifier.info.dataset
-    images, labels = load_split(classifier.info, name, args.split, args.data_dir)
+    images, labels = model_split(classifier.info, name, args.split, args.data_dir)
     accuracy = classifier.accuracy(images, labels, args.batch_size)
     if args.json:
         print(json.dumps({"model": str(args.model), "dataset": name, "split": args.split,

@@ -9,7 +9,6 @@ import argparse
 import json
 import sys
 import time
-from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +22,6 @@ from zoo.train.checkpoint import CHECKPOINT_NAME
 
 __all__ = ["main", "build_parser"]
 
-_DEFAULTS = {f.name: f.default for f in fields(TrainConfig)}
 
 _EXAMPLES = """\
 examples:
@@ -59,7 +57,7 @@ keeping the last good checkpoint.
 
 
 def _help(text: str, field: str) -> str:
-    return f"{text} (default: {_DEFAULTS[field]!r} unless the model's recipe says otherwise)"
+    return f"{text} (default: {TrainConfig.defaults()[field]!r} unless the model's recipe says otherwise)"
 
 
 def _model_arg(text: str) -> tuple[str, Any]:
@@ -279,7 +277,7 @@ def _export(args: argparse.Namespace) -> int:
     # Imported here: onnx and onnxruntime load only for the commands that use them.
     from zoo.export.onnx_export import export_model, load_for_export
     from zoo.export.opsets import check_opset
-    from zoo.export.predict import load_split
+    from zoo.export.predict import model_split
     from zoo.export.validate import random_images, report_path, validate_export
 
     if args.threads:
@@ -296,7 +294,7 @@ def _export(args: argparse.Namespace) -> int:
         count = args.random or 256
         images, labels, inputs = random_images(info, count), None, f"{count} random uint8 images"
     else:
-        images, labels = load_split(info, None, args.split, args.data_dir)
+        images, labels = model_split(info, None, args.split, args.data_dir)
         images, labels = images[:args.samples], labels[:args.samples]
         inputs = f"{info.dataset} {args.split} split ({len(labels)} images)"
     path = export_model(model, args.output, info, args.opset, args.fold_bn)

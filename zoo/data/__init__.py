@@ -16,9 +16,9 @@ from __future__ import annotations
 import importlib
 
 from .download import DownloadError
-from .info import DATASETS, DatasetInfo, dataset_info
+from .info import DATASETS, DatasetInfo, dataset_info, matching_dataset
 from .paths import cache_root, data_root
-from .registry import get_dataset, load_arrays
+from .registry import get_dataset, load_arrays, load_split
 
 # Names whose modules import torch load on first use, so reading the raw
 # arrays (e.g. `zoo predict --dataset`, onnxruntime only) works without torch.
@@ -41,6 +41,8 @@ __all__ = [
     "dataset_info",
     "get_dataset",
     "load_arrays",
+    "load_split",
+    "matching_dataset",
     "normalize",
     "random_crop_flip",
 ]

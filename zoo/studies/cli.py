@@ -6,7 +6,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import MISSING, fields
 from pathlib import Path
 
 import torch
@@ -79,9 +78,8 @@ def add_study_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--list", action="store_true", help="print the selected runs and their settings; train nothing")
 
 
-_DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_factory()
-             for f in fields(TrainConfig) if f.default is not MISSING or f.default_factory is not MISSING}
-_PLAN_HIDDEN = ("model", "dataset", "model_args", "epochs", "quiet", "data_dir", "threads")
+# Named at the start of each plan line; the rest of a run's identity is listed where it is not the default.
+_PLAN_HEADLINE = ("model", "dataset", "model_args", "epochs")
 
 
 def _options(args: argparse.Namespace) -> StudyOptions:
@@ -97,8 +95,8 @@ def _print_plan(args: argparse.Namespace, paths: StudyPaths) -> None:
         config = build_config(study, spec, options)
         state = "done" if paths.result(spec.label).exists() else "to run"
         # Only what differs from TrainConfig's defaults, so each line stays readable.
-        changed = {k: v for k, v in config.to_dict().items()
-                   if k not in _PLAN_HIDDEN and v != _DEFAULTS.get(k)}
+        defaults = TrainConfig.defaults()
+        changed = {k: v for k, v in config.identity().items() if k not in _PLAN_HEADLINE and v != defaults.get(k)}
         settings = ", ".join(f"{k}={v}" for k, v in {**spec.model_args, **changed}.items())
         print(f"{spec.label:<24} {state:<7} {config.model} on {config.dataset}, {config.epochs} epochs: {settings}"
               f"  [{'; '.join(spec.groups)}]")

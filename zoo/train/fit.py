@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from collections.abc import Callable
@@ -18,7 +17,7 @@ from zoo.models import create_model
 from zoo.train.batches import count_batches, eval_batches, iterate_batches
 from zoo.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from zoo.train.config import RUNTIME_FIELDS, TrainConfig
-from zoo.train.files import atomic_write_text
+from zoo.files import write_json
 from zoo.train.loop import DivergenceError, EvalResult, evaluate, train_one_epoch
 from zoo.train.metrics import write_history, write_results
 from zoo.train.optim import build_optimizer, build_scheduler
@@ -55,11 +54,9 @@ def _data_spec(config: TrainConfig) -> dict[str, Any]:
 
 
 def _check_same_run(saved: dict[str, Any], config: TrainConfig) -> None:
-    current = config.to_dict()
-    changed = [k for k in current if k not in RUNTIME_FIELDS and saved.get(k) != current[k]]
+    changed = config.differences(saved, allowed=("epochs",))
     if changed:
-        details = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
-        raise ValueError(f"--resume with different settings ({details}); only {RUNTIME_FIELDS} may change")
+        raise ValueError(f"--resume with different settings ({', '.join(changed)}); only {RUNTIME_FIELDS} may change")
 
 
 def _load_data(config: TrainConfig, split: str) -> ImageDataset:
@@ -133,10 +130,10 @@ def fit(
         history = list(checkpoint["history"])
         start_epoch = checkpoint["epoch"]
         say(f"resuming {ckpt_path} after epoch {start_epoch}", config.quiet)
-    atomic_write_text(run_dir / "config.json", json.dumps({
+    write_json(run_dir / "config.json", {
         "train_config": config.to_dict(), "model": model_spec, "data": data_spec,
         "zoo_version": zoo.__version__, "torch_version": torch.__version__,
-    }, indent=1) + "\n")
+    })
 
     runner = torch.compile(model) if config.compile else model
     steps = count_batches(len(train_set), config.batch_size, config.max_batches)

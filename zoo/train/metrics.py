@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from zoo.train.files import atomic_write_text
+from zoo.files import write_json, write_text
 
 __all__ = ["HISTORY_FIELDS", "confusion_matrix", "write_history", "write_results"]
 
@@ -31,16 +30,16 @@ def write_history(run_dir: Path, history: Sequence[dict[str, Any]]) -> None:
     writer = csv.DictWriter(buffer, fieldnames=HISTORY_FIELDS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(history)
-    atomic_write_text(run_dir / "metrics.csv", buffer.getvalue())
-    atomic_write_text(run_dir / "metrics.json", json.dumps(list(history), indent=1) + "\n")
+    write_text(run_dir / "metrics.csv", buffer.getvalue())
+    write_json(run_dir / "metrics.json", list(history))
 
 
 def write_results(run_dir: Path, results: dict[str, Any], confusion: torch.Tensor, classes: Sequence[str]) -> None:
     """Write ``results.json`` and ``confusion_matrix.csv`` (with class names as header and first column)."""
-    atomic_write_text(run_dir / "results.json", json.dumps(results, indent=1) + "\n")
+    write_json(run_dir / "results.json", results)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["true\\predicted", *classes])
     for name, row in zip(classes, confusion.tolist()):
         writer.writerow([name, *row])
-    atomic_write_text(run_dir / "confusion_matrix.csv", buffer.getvalue())
+    write_text(run_dir / "confusion_matrix.csv", buffer.getvalue())
