@@ -23,10 +23,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from zoo.command import Command, add_data_dir, add_json, add_split
 from zoo.export.metadata import INPUT_NAME, ModelInfo, from_props
 from zoo.export.session import open_session
 
-__all__ = ["Classifier", "Prediction", "read_image", "model_split", "add_arguments", "run", "main"]
+__all__ = ["PREDICT", "Classifier", "Prediction", "add_predict_arguments", "main", "model_split", "predict_command",
+           "read_image"]
 
 
 @dataclass(frozen=True)
@@ -152,24 +154,24 @@ def model_split(info: ModelInfo, dataset: str | None = None, split: str = "test"
     return np.asarray(images), np.asarray(labels)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the prediction options (shared by ``zoo predict`` and ``python -m zoo.export.predict``)."""
     parser.add_argument("model", help="the .onnx file written by `zoo export`")
     parser.add_argument("images", nargs="*", metavar="IMAGE",
                         help="image files of the model's size (grayscale or RGB as the model takes)")
     parser.add_argument("--dataset", nargs="?", const="", metavar="NAME",
                         help="report accuracy on a dataset split instead (no NAME: the model's own dataset)")
-    parser.add_argument("--split", choices=("test", "val", "train"), default="test", help="default: test")
-    parser.add_argument("--data-dir", help="data root (default: $ZOO_DATA, else ~/.cache/zoo/data)")
+    add_split(parser)
+    add_data_dir(parser)
     parser.add_argument("--top-k", type=int, default=3, help="classes shown per image (default: 3)")
     parser.add_argument("--batch-size", type=int, default=256, help="default: 256")
     parser.add_argument("--provider", default="CPUExecutionProvider",
                         help="onnxruntime execution provider (default: CPUExecutionProvider)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run a parsed prediction command; returns the exit status."""
+def predict_command(args: argparse.Namespace) -> int:
+    """Carry out a parsed prediction command; returns the exit status."""
     if bool(args.images) == (args.dataset is not None):
         raise ValueError("give IMAGE files or --dataset (one of the two)")
     classifier = Classifier(args.model, args.provider)
@@ -193,14 +195,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+PREDICT = Command(
+    "predict", "classify images with an exported model (onnxruntime only)",
+    "Classify image files, or measure accuracy on a dataset split, with an exported .onnx file in onnxruntime; "
+    "normalisation and class names come from the file's metadata. `python -m zoo.export.predict` does the same "
+    "without loading torch.", add_predict_arguments, predict_command,
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m zoo.export.predict``: like ``zoo predict``, without loading torch."""
     parser = argparse.ArgumentParser(prog="python -m zoo.export.predict",
                                      description="Classify images with an exported zoo model (onnxruntime only).")
-    add_arguments(parser)
+    add_predict_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return run(args)
+        return predict_command(args)
     except (ValueError, FileNotFoundError, ImportError) as err:
         print(f"zoo predict: error: {err}", file=sys.stderr)
         return 1
