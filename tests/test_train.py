@@ -21,7 +21,7 @@ from zoo.train import (
     model_from_checkpoint,
     read_config_file,
 )
-from zoo.train.metrics import confusion_matrix
+from zoo.train.loop import confusion_matrix
 
 # A small MLP with batch norm and dropout, so BN buffers and dropout RNG take part in resume.
 TINY_MLP = {"hidden": [16], "batch_norm": True, "dropout_hidden": 0.3}

@@ -8,9 +8,8 @@ from typing import Any
 import torch
 
 from zoo.data import ImageDataset, load_split, matching_dataset
-from zoo.train.batches import eval_batches
 from zoo.train.checkpoint import load_checkpoint, model_from_checkpoint
-from zoo.train.loop import EvalResult, evaluate
+from zoo.train.loop import EvalResult, eval_batches, evaluate
 
 __all__ = ["evaluate_checkpoint"]
 

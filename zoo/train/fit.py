@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -10,22 +11,39 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 import zoo
 from zoo.data import ImageDataset, dataset_info, get_dataset
 from zoo.models import create_model
-from zoo.train.batches import count_batches, eval_batches, iterate_batches
 from zoo.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from zoo.train.config import RUNTIME_FIELDS, TrainConfig
 from zoo.files import write_json
-from zoo.train.loop import DivergenceError, EvalResult, evaluate, train_one_epoch
-from zoo.train.metrics import write_history, write_results
+from zoo.train.loop import (
+    DivergenceError,
+    EvalResult,
+    count_batches,
+    eval_batches,
+    evaluate,
+    iterate_batches,
+    train_one_epoch,
+)
 from zoo.train.optim import build_optimizer, build_scheduler
-from zoo.train.plots import plot_confusion_matrix, plot_learning_curves
-from zoo.train.progress import progress_bar, say
+from zoo.train.outputs import plot_confusion_matrix, plot_learning_curves, write_history, write_results
 from zoo.train.rng import data_generator, get_rng_state, seed_everything, set_rng_state
 
 __all__ = ["RunResult", "fit"]
+
+
+def _progress_bar(total: int, desc: str, quiet: bool, leave: bool = True) -> tqdm:
+    # A bar on stderr only on an interactive terminal and without --quiet.
+    return tqdm(total=total, desc=desc, leave=leave, disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
+
+
+def _say(message: str, quiet: bool) -> None:
+    """Print a line (through tqdm, so it does not break a bar) unless quiet."""
+    if not quiet:
+        tqdm.write(message, file=sys.stdout)
 
 
 @dataclass
@@ -129,7 +147,7 @@ def fit(
         set_rng_state(checkpoint["rng"], generator)
         history = list(checkpoint["history"])
         start_epoch = checkpoint["epoch"]
-        say(f"resuming {ckpt_path} after epoch {start_epoch}", config.quiet)
+        _say(f"resuming {ckpt_path} after epoch {start_epoch}", config.quiet)
     write_json(run_dir / "config.json", {
         "train_config": config.to_dict(), "model": model_spec, "data": data_spec,
         "zoo_version": zoo.__version__, "torch_version": torch.__version__,
@@ -137,12 +155,12 @@ def fit(
 
     runner = torch.compile(model) if config.compile else model
     steps = count_batches(len(train_set), config.batch_size, config.max_batches)
-    with progress_bar(config.epochs, "epochs", config.quiet) as epoch_bar:
+    with _progress_bar(config.epochs, "epochs", config.quiet) as epoch_bar:
         epoch_bar.update(start_epoch)
         for epoch in range(start_epoch + 1, config.epochs + 1):
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            with progress_bar(steps, f"epoch {epoch}", config.quiet, leave=False) as batch_bar:
+            with _progress_bar(steps, f"epoch {epoch}", config.quiet, leave=False) as batch_bar:
                 batches = iterate_batches(train_set, config.batch_size, generator, config.max_batches)
                 try:
                     stats = train_one_epoch(runner, optimizer, batches, device, config.l1,
@@ -172,7 +190,7 @@ def fit(
             write_history(run_dir, history)
             epoch_bar.update()
             val_text = f"  val loss {val.loss:.4f} acc {val.accuracy:.4f}" if val else ""
-            say(f"epoch {epoch}/{config.epochs}  lr {lr:.3g}  train loss {stats.loss:.4f} acc {stats.accuracy:.4f}"
+            _say(f"epoch {epoch}/{config.epochs}  lr {lr:.3g}  train loss {stats.loss:.4f} acc {stats.accuracy:.4f}"
                 f"{val_text}  {row['time_s']:.1f} s", config.quiet)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, row)
@@ -197,6 +215,6 @@ def _finish(config: TrainConfig, run_dir: Path, runner: torch.nn.Module, history
     title = f"{config.model} on {config.dataset}"
     plot_learning_curves(history, run_dir / "learning_curves.png", title)
     plot_confusion_matrix(test.confusion, classes, run_dir / "confusion_matrix.png", f"{title}: test")
-    say(f"test loss {test.loss:.4f}  test acc {test.accuracy:.4f} ({results['test_samples']} images)  -> {run_dir}",
+    _say(f"test loss {test.loss:.4f}  test acc {test.accuracy:.4f} ({results['test_samples']} images)  -> {run_dir}",
         config.quiet)
     return RunResult(run_dir, history, test, results)
