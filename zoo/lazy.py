@@ -26,6 +26,7 @@ def lazy_names(package: str, table: Mapping[str, str]) -> tuple[Callable[[str], 
     ImportError naming what is missing.
     """
     def __getattr__(name: str) -> Any:
+        """Import the module defining ``name`` on first use."""
         if name not in table:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
         try:
@@ -37,6 +38,7 @@ def lazy_names(package: str, table: Mapping[str, str]) -> tuple[Callable[[str], 
         return value
 
     def __dir__() -> list[str]:
+        """Public names, loaded or not."""
         return sorted(set(vars(sys.modules[package])) | set(table))
 
     return __getattr__, __dir__
