@@ -17,8 +17,7 @@ importing this package (or :mod:`zoo.export.predict`) does not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from zoo.lazy import lazy_names
 
 # name -> submodule defining it
 _LAZY = {
@@ -41,17 +40,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name: str) -> Any:
-    """Import the submodule defining ``name`` on first use (PEP 562)."""
-    if name not in _LAZY:
-        raise AttributeError(f"module 'zoo.export' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"zoo.export.{_LAZY[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    """Public names, loaded or not."""
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, {name: f"{__name__}.{module}" for name, module in _LAZY.items()})

@@ -16,9 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import os
 import pickle
-import tempfile
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -32,6 +30,7 @@ import zoo
 from zoo.export.metadata import INPUT_NAME, OUTPUT_NAME, ModelInfo, to_props
 from zoo.export.opsets import DEFAULT_OPSET, check_opset
 from zoo.export.translation import TRANSLATION_TABLE
+from zoo.files import atomic_write
 from zoo.models import create_model, list_models, model_config
 from zoo.train import load_checkpoint, model_from_checkpoint
 
@@ -219,16 +218,11 @@ def export_model(model: nn.Module, path: str | Path, info: ModelInfo, opset: int
         proto.metadata_props.add(key=key, value=value)
     proto.doc_string = (f"zoo {info.model} ({info.dataset}, {info.epochs} epochs): "
                         "logits = model((image/255 - mean)/std)")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
     try:
-        onnx.save_model(proto, tmp)
-        onnx.checker.check_model(tmp, full_check=True)
-        os.replace(tmp, path)
+        with atomic_write(path) as f:
+            onnx.save_model(proto, f)
+            f.flush()
+            onnx.checker.check_model(f.name, full_check=True)  # the written file, before it replaces path
     except onnx.checker.ValidationError as err:
         raise ValueError(f"exported model fails the ONNX checker: {err}") from err
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return path

@@ -23,10 +23,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from zoo.command import Command, add_data_dir, add_json, add_split
 from zoo.export.metadata import INPUT_NAME, ModelInfo, from_props
 from zoo.export.session import open_session
 
-__all__ = ["Classifier", "Prediction", "read_image", "load_split", "add_arguments", "run", "main"]
+__all__ = ["PREDICT", "Classifier", "Prediction", "add_predict_arguments", "main", "model_split", "predict_command",
+           "read_image"]
 
 
 @dataclass(frozen=True)
@@ -129,8 +131,8 @@ class Classifier:
         return float((self.logits(images, batch_size).argmax(axis=1) == np.asarray(labels)).mean())
 
 
-def load_split(info: ModelInfo, dataset: str | None = None, split: str = "test",
-               data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+def model_split(info: ModelInfo, dataset: str | None = None, split: str = "test",
+                data_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """uint8 images ``(N, C, H, W)`` and int64 labels of a dataset split, read with zoo's loaders.
 
     ``dataset`` defaults to the model's; another one must have the same image
@@ -141,45 +143,35 @@ def load_split(info: ModelInfo, dataset: str | None = None, split: str = "test",
         ValueError: unknown dataset, mismatched shape/classes, bad split.
         FileNotFoundError: the dataset's files are missing.
     """
-    # zoo.data's array loaders are numpy-only (its torch-side names load lazily).
-    from zoo.data.info import dataset_info
-    from zoo.data.registry import load_arrays
-    from zoo.data.splits import make_splits
+    # zoo.data's split loader is numpy-only (its torch-side names load lazily).
+    from zoo.data import load_split, matching_dataset
 
     name = dataset or info.dataset
-    data = dataset_info(name)
-    if (data.in_channels, *data.image_size) != info.input_shape or data.num_classes != len(info.classes):
-        raise ValueError(f"{name} images/classes do not match the model's "
-                         f"(input {info.input_shape}, {len(info.classes)} classes)")
-    if split not in ("train", "val", "test"):
-        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
-    arrays = load_arrays(name, root=data_dir)
-    if split == "test":
-        images, labels = arrays["test"]
-    else:
-        val_size = info.val_size if name == info.dataset else None
-        images, labels = make_splits(arrays, val_size, data.val_size, 0)[split]
+    matching_dataset(name, info.input_shape, len(info.classes), "the model's")
+    # The training run's held-out images are only meaningful on its own dataset.
+    val_size = info.val_size if name == info.dataset else None
+    images, labels = load_split(name, split, root=data_dir, val_size=val_size)
     return np.asarray(images), np.asarray(labels)
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the prediction options (shared by ``zoo predict`` and ``python -m zoo.export.predict``)."""
     parser.add_argument("model", help="the .onnx file written by `zoo export`")
     parser.add_argument("images", nargs="*", metavar="IMAGE",
                         help="image files of the model's size (grayscale or RGB as the model takes)")
     parser.add_argument("--dataset", nargs="?", const="", metavar="NAME",
                         help="report accuracy on a dataset split instead (no NAME: the model's own dataset)")
-    parser.add_argument("--split", choices=("test", "val", "train"), default="test", help="default: test")
-    parser.add_argument("--data-dir", help="data root (default: $ZOO_DATA, else ~/.cache/zoo/data)")
+    add_split(parser)
+    add_data_dir(parser)
     parser.add_argument("--top-k", type=int, default=3, help="classes shown per image (default: 3)")
     parser.add_argument("--batch-size", type=int, default=256, help="default: 256")
     parser.add_argument("--provider", default="CPUExecutionProvider",
                         help="onnxruntime execution provider (default: CPUExecutionProvider)")
-    parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_json(parser)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run a parsed prediction command; returns the exit status."""
+def predict_command(args: argparse.Namespace) -> int:
+    """Carry out a parsed prediction command; returns the exit status."""
     if bool(args.images) == (args.dataset is not None):
         raise ValueError("give IMAGE files or --dataset (one of the two)")
     classifier = Classifier(args.model, args.provider)
@@ -193,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
                 print(f"{p.source}: " + "  ".join(f"{c} ({q:.4f})" for c, q in p.top))
         return 0
     name = args.dataset or classifier.info.dataset
-    images, labels = load_split(classifier.info, name, args.split, args.data_dir)
+    images, labels = model_split(classifier.info, name, args.split, args.data_dir)
     accuracy = classifier.accuracy(images, labels, args.batch_size)
     if args.json:
         print(json.dumps({"model": str(args.model), "dataset": name, "split": args.split,
@@ -203,14 +195,22 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+PREDICT = Command(
+    "predict", "classify images with an exported model (onnxruntime only)",
+    "Classify image files, or measure accuracy on a dataset split, with an exported .onnx file in onnxruntime; "
+    "normalisation and class names come from the file's metadata. `python -m zoo.export.predict` does the same "
+    "without loading torch.", add_predict_arguments, predict_command,
+)
+
+
 def main(argv: list[str] | None = None) -> int:
     """``python -m zoo.export.predict``: like ``zoo predict``, without loading torch."""
     parser = argparse.ArgumentParser(prog="python -m zoo.export.predict",
                                      description="Classify images with an exported zoo model (onnxruntime only).")
-    add_arguments(parser)
+    add_predict_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        return run(args)
+        return predict_command(args)
     except (ValueError, FileNotFoundError, ImportError) as err:
         print(f"zoo predict: error: {err}", file=sys.stderr)
         return 1

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import datetime
 import hashlib
-import json
 import platform
 import time
 from collections.abc import Sequence
@@ -31,6 +30,7 @@ from zoo.data import normalize
 from zoo.export.metadata import ModelInfo
 from zoo.export.predict import Classifier
 from zoo.export.session import providers as default_providers
+from zoo.files import write_json
 
 __all__ = ["DEFAULT_ATOL", "random_images", "compare", "validate_export", "report_path"]
 
@@ -166,5 +166,5 @@ def validate_export(
         "passed": checker.startswith("passed") and all(c["passed"] for c in comparisons),
     }
     if write_report:
-        report_path(onnx_path).write_text(json.dumps(report, indent=2) + "\n")
+        write_json(report_path(onnx_path), report, indent=2)
     return report

@@ -29,7 +29,7 @@ from zoo.studies import (
     run_study,
     select_runs,
 )
-from zoo.studies.cli import add_study_parser, run_study_command
+from zoo.studies.cli import STUDY
 from zoo.studies.findings import beats, rescues
 from zoo.studies.report import render_report
 from zoo.studies.spec import run
@@ -55,7 +55,7 @@ def root(tmp_path_factory):
 
 def parse(*argv: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser()
-    add_study_parser(parser.add_subparsers(dest="command"))
+    STUDY.add_to(parser.add_subparsers(dest="command"))
     return parser.parse_args(["study", *argv])
 
 
@@ -122,7 +122,7 @@ def test_study_runs_writes_report_and_resumes(root, tmp_path, monkeypatch, capsy
     out, runs = tmp_path / "docs", tmp_path / "runs"
     args = ["mnist-bn-study", "--only", "cnn-lr0.01", "cnn-bn-lr0.01", "--epochs", "1", "--max-batches", "2",
             "--data-dir", str(root), "--out", str(out), "--runs-dir", str(runs), "--threads", "1"]
-    assert run_study_command(parse(*args)) == 0
+    assert STUDY.run(parse(*args)) == 0
     for label in ("cnn-lr0.01", "cnn-bn-lr0.01"):
         record = json.loads((out / "mnist-bn-study" / "runs" / f"{label}.json").read_text())
         assert record["status"] == "done" and record["epochs_done"] == 1 and len(record["history"]) == 1
@@ -141,14 +141,14 @@ def test_study_runs_writes_report_and_resumes(root, tmp_path, monkeypatch, capsy
 
     monkeypatch.setattr(runner, "fit", no_training)
     capsys.readouterr()
-    assert run_study_command(parse(*args)) == 0
+    assert STUDY.run(parse(*args)) == 0
     assert capsys.readouterr().out.count("done already") == 2
     # Other settings do not mix with the saved results.
     with pytest.raises(ValueError, match=r"epochs: 1 -> 2.*--rerun"):
-        run_study_command(parse(*args[:5], "2", *args[6:]))
+        STUDY.run(parse(*args[:5], "2", *args[6:]))
     # The report comes back from the result files alone.
     (out / "mnist-bn-study.md").unlink()
-    assert run_study_command(parse("mnist-bn-study", "--report-only", "--out", str(out))) == 0
+    assert STUDY.run(parse("mnist-bn-study", "--report-only", "--out", str(out))) == 0
     assert (out / "mnist-bn-study.md").read_text() == report
 
 
@@ -156,7 +156,7 @@ def test_study_on_another_dataset_keeps_its_own_report(root, tmp_path):
     out, runs = tmp_path / "docs", tmp_path / "runs"
     args = ["emnist-mlp-study", "--dataset", "mnist", "--only", "relu-sgd-lr0.1", "--epochs", "1", "--train-size",
             "64", "--max-batches", "2", "--data-dir", str(root), "--out", str(out), "--runs-dir", str(runs)]
-    assert run_study_command(parse(*args)) == 0
+    assert STUDY.run(parse(*args)) == 0
     record = json.loads((out / "emnist-mlp-study-mnist" / "runs" / "relu-sgd-lr0.1.json").read_text())
     assert record["dataset"] == "mnist" and record["config"]["train_size"] == 64
     assert (runs / "emnist-mlp-study-mnist" / "relu-sgd-lr0.1" / "checkpoint.pt").is_file()

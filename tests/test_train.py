@@ -21,7 +21,7 @@ from zoo.train import (
     model_from_checkpoint,
     read_config_file,
 )
-from zoo.train.metrics import confusion_matrix
+from zoo.train.loop import confusion_matrix
 
 # A small MLP with batch norm and dropout, so BN buffers and dropout RNG take part in resume.
 TINY_MLP = {"hidden": [16], "batch_norm": True, "dropout_hidden": 0.3}
@@ -231,3 +231,14 @@ def test_config_validation_and_files(tmp_path):
 def test_compile_gives_a_working_run(mnist_root, tmp_path):
     result = fit(tiny(mnist_root, epochs=1, compile=True, model="mnist_cnn"), tmp_path / "run")
     assert math.isfinite(result.test.loss)
+
+
+def test_run_identity_is_decided_by_train_config():
+    config = TrainConfig("mnist_cnn", "mnist", threads=1, data_dir="here", quiet=True)
+    saved = config.to_dict()
+    assert config.differences({**saved, "threads": 4, "device": "cuda", "data_dir": None}) == []
+    assert config.differences({**saved, "lr": 0.5}) == ["lr: 0.5 -> 0.01"]
+    assert config.differences({**saved, "epochs": 3}) == ["epochs: 3 -> 10"]
+    assert config.differences({**saved, "epochs": 3}, allowed=("epochs",)) == []
+    assert "lr" in config.identity() and "threads" not in config.identity()
+    assert "threads" in config.portable() and "data_dir" not in config.portable()

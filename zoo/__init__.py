@@ -1,33 +1,28 @@
 """zoo: classic image classifiers on hand-written C++/CUDA batch-norm and convolution kernels."""
 
+from zoo.lazy import lazy_names
+
 __version__ = "0.1.0"
-__all__ = [
-    "create_model",
-    "list_models",
-    "model_config",
-    "models",
-    "nn",
-    "ops",
-    "register_model",
-    "train",
-    "__version__",
-]
+
+# Loaded on first use (zoo.lazy), so the torch-free parts (zoo.export.predict, zoo.data's
+# array loaders) import without torch, and these names say what is missing when it is.
+_LAZY = {
+    "create_model": "zoo.models",
+    "data": "zoo.data",
+    "list_models": "zoo.models",
+    "model_config": "zoo.models",
+    "models": "zoo.models",
+    "nn": "zoo.nn",
+    "ops": "zoo.ops",
+    "register_model": "zoo.models",
+    "train": "zoo.train",
+}
+__all__ = [*_LAZY, "__version__"]
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 try:
     import torch  # noqa: F401  (the extension links against torch's libraries: load them first)
-except ImportError as _error:
-    # Without torch only the torch-free parts load (zoo.export.predict runs ONNX models
-    # with onnxruntime alone); anything else says what is missing when first used.
-    _TORCH_ERROR: ImportError | None = _error
+except ImportError:
+    pass  # without torch only the torch-free parts load
 else:
-    _TORCH_ERROR = None
-    from zoo import _C, nn, ops
-    from zoo import models, train
-    from zoo.models import create_model, list_models, model_config, register_model
-
-
-def __getattr__(name: str):
-    """Reached only when torch failed to import: the torch-side names fail with the reason."""
-    if _TORCH_ERROR is not None and name in __all__:
-        raise ImportError(f"zoo.{name} needs torch, which failed to import: {_TORCH_ERROR}") from _TORCH_ERROR
-    raise AttributeError(f"module 'zoo' has no attribute {name!r}")
+    from zoo import _C, ops  # noqa: F401  (loads the extension and registers the zoo ops)

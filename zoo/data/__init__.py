@@ -13,23 +13,18 @@ Nothing is downloaded unless ``download=True`` is passed.
 
 from __future__ import annotations
 
-import importlib
+from zoo.lazy import lazy_names
 
 from .download import DownloadError
-from .info import DATASETS, DatasetInfo, dataset_info
+from .info import DATASETS, DatasetInfo, dataset_info, matching_dataset
 from .paths import cache_root, data_root
-from .registry import get_dataset, load_arrays
+from .registry import get_dataset, load_arrays, load_split
 
 # Names whose modules import torch load on first use, so reading the raw
 # arrays (e.g. `zoo predict --dataset`, onnxruntime only) works without torch.
-_TORCH_SIDE = {"ImageDataset": ".dataset", "normalize": ".transforms", "random_crop_flip": ".transforms"}
-
-
-def __getattr__(name: str):
-    """Load the torch-side names lazily."""
-    if name in _TORCH_SIDE:
-        return getattr(importlib.import_module(_TORCH_SIDE[name], __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__, __dir__ = lazy_names(__name__, {
+    "ImageDataset": "zoo.data.dataset", "normalize": "zoo.data.transforms", "random_crop_flip": "zoo.data.transforms",
+})
 
 __all__ = [
     "DATASETS",
@@ -41,6 +36,8 @@ __all__ = [
     "dataset_info",
     "get_dataset",
     "load_arrays",
+    "load_split",
+    "matching_dataset",
     "normalize",
     "random_crop_flip",
 ]

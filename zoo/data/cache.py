@@ -8,13 +8,14 @@ or touching a source file changes the key, so a stale entry is never used.
 from __future__ import annotations
 
 import hashlib
-import os
 import warnings
 import zipfile
 from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
+
+from zoo.files import atomic_write
 
 __all__ = ["source_key", "load_cached", "save_cached"]
 
@@ -56,18 +57,14 @@ def load_cached(cache_dir: Path, tag: str, key: str) -> Arrays | None:
 def save_cached(cache_dir: Path, tag: str, key: str, arrays: Arrays) -> Path | None:
     """Write ``arrays`` atomically; warn and return ``None`` if the directory is not writable."""
     path = _entry(cache_dir, tag, key)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     payload = {}
     for split, (images, labels) in arrays.items():
         payload[f"{split}_images"] = images
         payload[f"{split}_labels"] = labels
     try:
-        cache_dir.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as f:
+        with atomic_write(path) as f:  # readers never see a half-written file
             np.savez(f, **payload)
-        os.replace(tmp, path)  # atomic: readers never see a half-written file
     except OSError as err:
-        tmp.unlink(missing_ok=True)
         warnings.warn(f"could not write decoded-array cache {path}: {err}", stacklevel=3)
         return None
     return path

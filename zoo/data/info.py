@@ -5,7 +5,7 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
-__all__ = ["DatasetInfo", "DATASETS", "dataset_info"]
+__all__ = ["DatasetInfo", "DATASETS", "dataset_info", "matching_dataset"]
 
 
 @dataclass(frozen=True)
@@ -103,3 +103,17 @@ def dataset_info(name: str) -> DatasetInfo:
         raise ValueError(
             f"unknown dataset {name!r}; expected one of {sorted(DATASETS)}"
         ) from None
+
+
+def matching_dataset(name: str, input_shape: tuple[int, ...], num_classes: int, model: str) -> DatasetInfo:
+    """The :class:`DatasetInfo` of ``name``, if its images are ``input_shape`` ``(C, H, W)`` and it has
+    ``num_classes`` classes: the condition for running a model trained on another dataset on it.
+
+    Raises:
+        ValueError: unknown name, or the shapes/class counts differ (``model`` describes the model for the message).
+    """
+    info = dataset_info(name)
+    if (info.in_channels, *info.image_size) != tuple(input_shape) or info.num_classes != num_classes:
+        raise ValueError(f"{name} images/classes do not match {model} "
+                         f"(input {tuple(input_shape)}, {num_classes} classes)")
+    return info

@@ -21,7 +21,7 @@ from .splits import make_splits, subset_indices
 if TYPE_CHECKING:  # the dataset class needs torch; the array loaders here do not
     from .dataset import ImageDataset
 
-__all__ = ["load_arrays", "get_dataset", "find_cifar10_image_folder"]
+__all__ = ["load_arrays", "load_split", "get_dataset", "find_cifar10_image_folder"]
 
 Arrays = dict[str, tuple[np.ndarray, np.ndarray]]
 PathLike = str | os.PathLike[str]
@@ -117,6 +117,57 @@ def load_arrays(
     return _load_cifar10(root, download, cache_root(cache_dir), verify)
 
 
+def load_split(
+    name: str,
+    split: Literal["train", "val", "test"],
+    root: PathLike | None = None,
+    val_size: int | None = None,
+    seed: int = 0,
+    train_size: int | None = None,
+    download: bool = False,
+    cache_dir: PathLike | None = None,
+    verify: bool = True,
+) -> tuple[np.ndarray, np.ndarray]:
+    """uint8 images ``(N, C, H, W)`` and int64 labels ``(N,)`` of one split, with numpy alone.
+
+    The one definition of the splits, shared by :func:`get_dataset` (training and
+    evaluation) and torch-free prediction. ``'test'`` is the official test set.
+    ``'train'``/``'val'`` come from the format's own validation split when it has
+    one (EMNIST npz: 100,000/15,800/15,800), otherwise ``val_size`` images
+    (default: 5,000 for MNIST, Fashion-MNIST and CIFAR-10, 15,800 for EMNIST IDX)
+    are held out of the official training set by a seeded permutation: the same
+    ``seed`` gives the same split. ``val_size=0`` trains on the full official
+    training set.
+
+    Args:
+        name: dataset name (see :data:`zoo.data.DATASETS`).
+        split: ``'train'``, ``'val'`` or ``'test'``.
+        root, download, cache_dir, verify: as for :func:`load_arrays`.
+        val_size: validation size when carved from train; must be ``None`` for
+            layouts with a fixed validation split.
+        seed: seed of the train/val permutation.
+        train_size: keep a seeded random subset of this many ``'train'`` images
+            (reduced-budget runs); ``None`` keeps them all. Ignored for other splits.
+
+    Raises:
+        ValueError: bad ``split``/``val_size``, an empty split, or any error from :func:`load_arrays`.
+    """
+    info = dataset_info(name)
+    if split not in ("train", "val", "test"):
+        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+    arrays = load_arrays(name, root=root, download=download, cache_dir=cache_dir, verify=verify)
+    if split == "test":
+        images, labels = arrays["test"]  # independent of val_size/seed
+    else:
+        images, labels = make_splits(arrays, val_size, info.val_size, seed)[split]
+        if split == "train" and train_size is not None:
+            keep = subset_indices(len(labels), train_size, seed)
+            images, labels = images[keep], labels[keep]
+    if len(labels) == 0:
+        raise ValueError(f"{name}: the {split!r} split is empty (val_size=0)")
+    return images, labels
+
+
 def get_dataset(
     name: str,
     split: Literal["train", "val", "test"],
@@ -129,25 +180,11 @@ def get_dataset(
     cache_dir: PathLike | None = None,
     verify: bool = True,
 ) -> ImageDataset:
-    """Build an in-memory :class:`ImageDataset` for one split.
-
-    Splits: ``'test'`` is the official test set. ``'train'``/``'val'`` come from
-    the format's own validation split when it has one (EMNIST npz:
-    100,000/15,800/15,800), otherwise ``val_size`` images (default: 5,000 for
-    MNIST, Fashion-MNIST and CIFAR-10, 15,800 for EMNIST IDX) are held out of
-    the official training set by a seeded permutation: the same ``seed`` gives
-    the same split. ``val_size=0`` trains on the full official training set.
+    """Build an in-memory :class:`ImageDataset` for one split (the split as :func:`load_split` defines it).
 
     Args:
-        name: dataset name (see :data:`zoo.data.DATASETS`).
-        split: ``'train'``, ``'val'`` or ``'test'``.
-        root, download, cache_dir, verify: as for :func:`load_arrays`.
-        val_size: validation size when carved from train; must be ``None`` for
-            layouts with a fixed validation split.
-        seed: seed of the train/val permutation.
+        name, split, root, val_size, seed, train_size, download, cache_dir, verify: as for :func:`load_split`.
         augment: random pad-4 crop + horizontal flip; CIFAR-10 ``'train'`` only.
-        train_size: keep a seeded random subset of this many ``'train'`` images
-            (reduced-budget runs); ``None`` keeps them all. Ignored for other splits.
 
     Returns:
         A Dataset yielding ``(float32 normalised (C, H, W), int label)``.
@@ -157,20 +194,9 @@ def get_dataset(
             error from :func:`load_arrays`.
     """
     info = dataset_info(name)
-    if split not in ("train", "val", "test"):
-        raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
     if augment and (name != "cifar10" or split != "train"):
         raise ValueError("augment=True is only defined for the cifar10 'train' split")
-    arrays = load_arrays(name, root=root, download=download, cache_dir=cache_dir, verify=verify)
-    if split == "test":
-        images, labels = arrays["test"]  # independent of val_size/seed
-    else:
-        images, labels = make_splits(arrays, val_size, info.val_size, seed)[split]
-        if split == "train" and train_size is not None:
-            keep = subset_indices(len(labels), train_size, seed)
-            images, labels = images[keep], labels[keep]
-    if len(labels) == 0:
-        raise ValueError(f"{name}: the {split!r} split is empty (val_size=0)")
+    images, labels = load_split(name, split, root, val_size, seed, train_size, download, cache_dir, verify)
     from .dataset import ImageDataset
 
     return ImageDataset(images, labels, info.mean, info.std, augment=augment, classes=info.classes)

@@ -11,7 +11,6 @@ Quick use::
 
 from __future__ import annotations
 
-from zoo.models import presets as _presets  # noqa: F401  (registers the presets)
 from zoo.models.cnn import CNN, ConvBlock
 from zoo.models.dnn import DNN
 from zoo.models.layers import ACTIVATIONS, INITS, Maxout, init_weights, make_activation

@@ -1,9 +1,10 @@
-"""CNN: configurable convolution + pooling blocks followed by a DNN head."""
+"""CNN: configurable convolution + pooling blocks followed by a DNN head, and its presets."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -11,8 +12,9 @@ from torch import nn
 import zoo.nn
 from zoo.models.dnn import DNN
 from zoo.models.layers import init_weights, make_activation, width_factor
+from zoo.models.registry import register_model
 
-__all__ = ["ConvBlock", "CNN"]
+__all__ = ["CNN", "ConvBlock"]  # and their presets, registered below
 
 
 @dataclass(frozen=True)
@@ -99,3 +101,43 @@ class CNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, num_classes)`` for images ``(N, C, H, W)``."""
         return self.classifier(self.features(x))
+
+
+# ---------------------------------------------------------------- presets
+
+# Recommended recipes: reasonable starting points, not tuned results.
+_SGD_RECIPE = {"optimizer": "sgd", "lr": 0.05, "momentum": 0.9, "batch_size": 128, "epochs": 20}
+_ADAM_RECIPE = {"optimizer": "adam", "lr": 1e-3, "batch_size": 128, "epochs": 20}
+
+
+def _create_cnn(preset_args: dict[str, Any], num_classes: int, in_channels: int, input_size: Sequence[int],
+                **overrides: Any) -> CNN:
+    # The one place the dataset's shape becomes CNN arguments; the caller's overrides win over the preset's.
+    return CNN(in_channels, input_size, num_classes, **{**preset_args, **overrides})
+
+
+@register_model("emnist-balanced", recipe=_SGD_RECIPE)
+def emnist_cnn_1conv(**kwargs: Any) -> CNN:
+    """EMNIST Balanced CNN: one conv layer (5 maps 5x5, 2x2 max-pool), hidden layer of 100."""
+    return _create_cnn({"blocks": [ConvBlock(5, kernel=5, pool=2)], "hidden": (100,)}, **kwargs)
+
+
+@register_model("emnist-balanced", recipe=_SGD_RECIPE)
+def emnist_cnn_2conv(**kwargs: Any) -> CNN:
+    """EMNIST Balanced CNN: two conv layers (5 then 10 maps 5x5, each with 2x2 max-pool), hidden layer of 100."""
+    blocks = [ConvBlock(5, kernel=5, pool=2), ConvBlock(10, kernel=5, pool=2)]
+    return _create_cnn({"blocks": blocks, "hidden": (100,)}, **kwargs)
+
+
+@register_model("mnist", recipe=_ADAM_RECIPE)
+def mnist_cnn(**kwargs: Any) -> CNN:
+    """MNIST CNN: two 3x3 conv layers of 4 kernels (padding 1, each with 2x2 max-pool), linear classifier."""
+    blocks = [ConvBlock(4, kernel=3, padding=1, pool=2), ConvBlock(4, kernel=3, padding=1, pool=2)]
+    return _create_cnn({"blocks": blocks, "hidden": ()}, **kwargs)
+
+
+@register_model("mnist", recipe={**_ADAM_RECIPE, "epochs": 5, "schedule": "step", "milestones": [3]})
+def mnist_cnn_32_64(**kwargs: Any) -> CNN:
+    """MNIST CNN for accuracy: 3x3 conv layers of 32 and 64 kernels with BN (padding 1, 2x2 max-pool), hidden 128."""
+    blocks = [ConvBlock(32, kernel=3, padding=1, pool=2), ConvBlock(64, kernel=3, padding=1, pool=2)]
+    return _create_cnn({"blocks": blocks, "hidden": (128,), "batch_norm": True, "dropout_hidden": 0.5}, **kwargs)

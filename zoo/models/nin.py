@@ -1,14 +1,18 @@
-"""Network in Network (Lin, Chen & Yan 2014) for CIFAR-10-sized images."""
+"""Network in Network (Lin, Chen & Yan 2014) for CIFAR-10-sized images, and its presets."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 import zoo.nn
 from zoo.models.layers import init_weights, make_activation, width_factor
+from zoo.models.registry import register_model
 
-__all__ = ["NIN"]
+__all__ = ["NIN"]  # and its presets nin_<activation>[_bn][_he], registered below
 
 # (out channels, kernel) of each conv in the three mlpconv blocks; None = num_classes.
 _BLOCKS: tuple[tuple[tuple[int | None, int], ...], ...] = (
@@ -81,3 +85,116 @@ class NIN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Logits ``(N, num_classes)`` for images ``(N, C, H, W)``."""
         return self.net(x)
+
+
+# ---------------------------------------------------------------- presets: nin_<activation>[_bn][_he]
+
+_SHARED_RECIPE = {
+    "optimizer": "sgd", "momentum": 0.9, "weight_decay": 1e-4, "batch_size": 128,
+    "epochs": 120, "schedule": "step", "milestones": [60, 90], "augment": True,
+}
+_RECIPE = {**_SHARED_RECIPE, "lr": 0.01}
+_BN_RECIPE = {**_SHARED_RECIPE, "lr": 0.1}  # batch norm tolerates a 10x larger learning rate
+
+
+def _create_nin(preset_args: dict[str, Any], num_classes: int, in_channels: int, input_size: Sequence[int],
+                **overrides: Any) -> NIN:
+    # The one place the dataset's shape becomes NIN arguments; the caller's overrides win over the preset's.
+    del input_size  # global average pooling: NIN works at any image size
+    return NIN(num_classes, in_channels, **{**preset_args, **overrides})
+
+
+@register_model("cifar10", recipe=_RECIPE)
+def nin_relu(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: relu, batch norm off, torch default init."""
+    return _create_nin({"activation": "relu"}, **kwargs)
+
+
+@register_model("cifar10", recipe=_RECIPE)
+def nin_relu_he(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: relu, batch norm off, He init."""
+    return _create_nin({"activation": "relu", "init": "he"}, **kwargs)
+
+
+@register_model("cifar10", recipe=_BN_RECIPE)
+def nin_relu_bn(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: relu, batch norm on, torch default init."""
+    return _create_nin({"activation": "relu", "batch_norm": True}, **kwargs)
+
+
+@register_model("cifar10", recipe=_BN_RECIPE)
+def nin_relu_bn_he(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: relu, batch norm on, He init."""
+    return _create_nin({"activation": "relu", "batch_norm": True, "init": "he"}, **kwargs)
+
+
+@register_model("cifar10", recipe=_RECIPE)
+def nin_elu(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: elu, batch norm off, torch default init."""
+    return _create_nin({"activation": "elu"}, **kwargs)
+
+
+@register_model("cifar10", recipe=_RECIPE)
+def nin_elu_he(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: elu, batch norm off, He init."""
+    return _create_nin({"activation": "elu", "init": "he"}, **kwargs)
+
+
+@register_model("cifar10", recipe=_BN_RECIPE)
+def nin_elu_bn(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: elu, batch norm on, torch default init."""
+    return _create_nin({"activation": "elu", "batch_norm": True}, **kwargs)
+
+
+@register_model("cifar10", recipe=_BN_RECIPE)
+def nin_elu_bn_he(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: elu, batch norm on, He init."""
+    return _create_nin({"activation": "elu", "batch_norm": True, "init": "he"}, **kwargs)
+
+
+@register_model("cifar10", recipe=_RECIPE)
+def nin_leaky(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: leaky_relu, batch norm off, torch default init."""
+    return _create_nin({"activation": "leaky_relu"}, **kwargs)
+
+
+@register_model("cifar10", recipe=_RECIPE)
+def nin_leaky_he(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: leaky_relu, batch norm off, He init."""
+    return _create_nin({"activation": "leaky_relu", "init": "he"}, **kwargs)
+
+
+@register_model("cifar10", recipe=_BN_RECIPE)
+def nin_leaky_bn(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: leaky_relu, batch norm on, torch default init."""
+    return _create_nin({"activation": "leaky_relu", "batch_norm": True}, **kwargs)
+
+
+@register_model("cifar10", recipe=_BN_RECIPE)
+def nin_leaky_bn_he(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: leaky_relu, batch norm on, He init."""
+    return _create_nin({"activation": "leaky_relu", "batch_norm": True, "init": "he"}, **kwargs)
+
+
+@register_model("cifar10", recipe=_RECIPE)
+def nin_maxout(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: maxout, batch norm off, torch default init."""
+    return _create_nin({"activation": "maxout"}, **kwargs)
+
+
+@register_model("cifar10", recipe=_RECIPE)
+def nin_maxout_he(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: maxout, batch norm off, He init."""
+    return _create_nin({"activation": "maxout", "init": "he"}, **kwargs)
+
+
+@register_model("cifar10", recipe=_BN_RECIPE)
+def nin_maxout_bn(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: maxout, batch norm on, torch default init."""
+    return _create_nin({"activation": "maxout", "batch_norm": True}, **kwargs)
+
+
+@register_model("cifar10", recipe=_BN_RECIPE)
+def nin_maxout_bn_he(**kwargs: Any) -> NIN:
+    """Network in Network for CIFAR-10: maxout, batch norm on, He init."""
+    return _create_nin({"activation": "maxout", "batch_norm": True, "init": "he"}, **kwargs)

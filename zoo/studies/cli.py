@@ -6,11 +6,11 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import MISSING, fields
 from pathlib import Path
 
 import torch
 
+from zoo.command import Command, add_data_dir, add_device, add_threads
 from zoo.data import DATASETS
 from zoo.studies.plan import StudyOptions, build_config, select_runs
 from zoo.studies.registry import get_study, list_studies
@@ -19,7 +19,7 @@ from zoo.studies.results import StudyPaths
 from zoo.studies.runner import GRADCHECK_STEP, run_study
 from zoo.train import TrainConfig
 
-__all__ = ["add_study_parser", "main", "run_study_command"]
+__all__ = ["STUDY", "add_study_arguments", "study_command"]
 
 _DESCRIPTION = """\
 Run a study: every run of its grid is trained with `zoo train`'s engine (one run
@@ -48,11 +48,8 @@ examples:
 """
 
 
-def add_study_parser(subparsers: argparse._SubParsersAction) -> None:
-    """Add the ``study`` command to the ``zoo`` command's subparsers."""
-    p = subparsers.add_parser("study", help="run a study (a grid of runs) and write its report",
-                              description=_DESCRIPTION, epilog=_EPILOG,
-                              formatter_class=argparse.RawDescriptionHelpFormatter)
+def add_study_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the options of ``zoo study``."""
     p.add_argument("name", choices=list_studies(), metavar="NAME", help="the study: " + ", ".join(list_studies()))
     p.add_argument("--dataset", choices=sorted(DATASETS),
                    help="train on this dataset instead of the study's (EMNIST studies: mnist or fashion-mnist here)")
@@ -66,9 +63,9 @@ def add_study_parser(subparsers: argparse._SubParsersAction) -> None:
                    help=f"run only runs whose label or group matches a shell-style PATTERN ('{GRADCHECK_STEP}' "
                    "selects the gradient check); the report still lists every run")
     p.add_argument("--seed", type=int, default=0, help="seed of every run (default: 0)")
-    p.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
-    p.add_argument("--device", default="cpu", help="cpu or cuda (default: cpu)")
-    p.add_argument("--data-dir", help="data root (default: $ZOO_DATA, else ~/.cache/zoo/data)")
+    add_threads(p)
+    add_device(p)
+    add_data_dir(p)
     p.add_argument("--max-batches", type=int, help="limit batches per epoch and evaluation (smoke tests)")
     p.add_argument("--out", default="docs/studies", type=Path,
                    help="report and result files: OUT/NAME.md and OUT/NAME/ (default: docs/studies)")
@@ -79,9 +76,8 @@ def add_study_parser(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--list", action="store_true", help="print the selected runs and their settings; train nothing")
 
 
-_DEFAULTS = {f.name: f.default if f.default is not MISSING else f.default_factory()
-             for f in fields(TrainConfig) if f.default is not MISSING or f.default_factory is not MISSING}
-_PLAN_HIDDEN = ("model", "dataset", "model_args", "epochs", "quiet", "data_dir", "threads")
+# Named at the start of each plan line; the rest of a run's identity is listed where it is not the default.
+_PLAN_HEADLINE = ("model", "dataset", "model_args", "epochs")
 
 
 def _options(args: argparse.Namespace) -> StudyOptions:
@@ -97,14 +93,14 @@ def _print_plan(args: argparse.Namespace, paths: StudyPaths) -> None:
         config = build_config(study, spec, options)
         state = "done" if paths.result(spec.label).exists() else "to run"
         # Only what differs from TrainConfig's defaults, so each line stays readable.
-        changed = {k: v for k, v in config.to_dict().items()
-                   if k not in _PLAN_HIDDEN and v != _DEFAULTS.get(k)}
+        defaults = TrainConfig.defaults()
+        changed = {k: v for k, v in config.identity().items() if k not in _PLAN_HEADLINE and v != defaults.get(k)}
         settings = ", ".join(f"{k}={v}" for k, v in {**spec.model_args, **changed}.items())
         print(f"{spec.label:<24} {state:<7} {config.model} on {config.dataset}, {config.epochs} epochs: {settings}"
               f"  [{'; '.join(spec.groups)}]")
 
 
-def run_study_command(args: argparse.Namespace) -> int:
+def study_command(args: argparse.Namespace) -> int:
     """Carry out ``zoo study`` with parsed ``args``; returns the exit status (0 ok)."""
     study = get_study(args.name)
     other_dataset = args.dataset if args.dataset and args.dataset != study.dataset else None
@@ -119,3 +115,7 @@ def run_study_command(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)  # the gradient check too, not only the training runs
     run_study(study, paths, _options(args), rerun=args.rerun)
     return 0
+
+
+STUDY = Command("study", "run a study (a grid of runs) and write its report", _DESCRIPTION, add_study_arguments,
+                study_command, epilog=_EPILOG, preformatted=True)

@@ -9,7 +9,7 @@ from functools import lru_cache
 
 from zoo.data import get_dataset
 from zoo.train import TrainConfig
-from zoo.train.batches import count_batches
+from zoo.train.loop import count_batches
 from zoo.studies.spec import RunSpec, Study
 
 __all__ = ["StudyOptions", "build_config", "scale_epochs", "select_runs"]

@@ -7,9 +7,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from zoo.files import read_json, write_text
 from zoo.studies.findings import check
 from zoo.studies.plots import plot_group
-from zoo.studies.results import StudyPaths, read_json, read_runs
+from zoo.studies.results import StudyPaths, read_runs
 from zoo.studies.spec import METRICS, RunSpec, Study
 
 __all__ = ["DATASET_NAMES", "metric_values", "render_report", "write_report"]
@@ -223,5 +224,5 @@ def render_report(study: Study, paths: StudyPaths) -> str:
 def write_report(study: Study, paths: StudyPaths) -> Path:
     """Write ``NAME.md`` (and the plots) from the result files; returns the report's path."""
     paths.folder.mkdir(parents=True, exist_ok=True)
-    paths.report.write_text(render_report(study, paths))
+    write_text(paths.report, render_report(study, paths))
     return paths.report

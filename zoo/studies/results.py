@@ -13,18 +13,14 @@ place of ``NAME``, so the same study on MNIST and on Fashion-MNIST keeps two rep
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from zoo.train.files import atomic_write_text
+from zoo.files import read_json
 
-__all__ = ["StudyPaths", "portable_config", "read_json", "read_runs", "slug", "summarize", "write_json"]
-
-# Settings that depend on the machine, not on the experiment: left out of result files.
-_MACHINE_FIELDS = ("data_dir", "quiet")
+__all__ = ["StudyPaths", "read_runs", "slug", "summarize"]
 
 
 def slug(text: str) -> str:
@@ -81,17 +77,6 @@ class StudyPaths:
         return self.folder / f"{slug(group)}.png"
 
 
-def write_json(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically (an interrupted study never leaves half a file)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(path, json.dumps(data, indent=1) + "\n")
-
-
-def read_json(path: Path) -> Any:
-    """Read a JSON file."""
-    return json.loads(path.read_text())
-
-
 def read_runs(paths: StudyPaths) -> dict[str, dict[str, Any]]:
     """Every run result file of the study, by label."""
     folder = paths.folder / "runs"
@@ -108,8 +93,3 @@ def summarize(history: list[dict[str, Any]]) -> dict[str, Any]:
         "final_val_acc": vals[-1] if vals else None,
         "train_time_s": sum(row["time_s"] for row in history),
     }
-
-
-def portable_config(config: dict[str, Any]) -> dict[str, Any]:
-    """A TrainConfig dict without machine-specific fields (safe to commit, and to compare across machines)."""
-    return {k: v for k, v in config.items() if k not in _MACHINE_FIELDS}

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import fnmatch
-import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -13,11 +12,12 @@ import torch
 import zoo
 from zoo.data import data_root, get_dataset
 from zoo.data.cifar import SUBDIR as CIFAR_PICKLE_DIR
+from zoo.files import read_json, write_json
 from zoo.models import create_model
 from zoo.studies.gradcheck import H, REL_FLOOR, check_gradients
 from zoo.studies.plan import StudyOptions, build_config, select_runs
 from zoo.studies.report import write_report
-from zoo.studies.results import StudyPaths, portable_config, read_json, summarize, write_json
+from zoo.studies.results import StudyPaths, summarize
 from zoo.studies.spec import RunSpec, Study
 from zoo.train import DivergenceError, TrainConfig, fit
 from zoo.train.checkpoint import CHECKPOINT_NAME
@@ -27,26 +27,14 @@ __all__ = ["GRADCHECK_STEP", "run_study", "train_run", "run_gradcheck"]
 
 GRADCHECK_STEP = "gradcheck"  # the name --only matches to select the gradient-check step
 
-# Settings that may differ between a saved result and a new invocation without making it another experiment.
-_IGNORED_WHEN_COMPARING = ("threads", "device", "compile", "quiet", "data_dir")
-
 Log = Callable[[str], None]
-
-
-def _comparable(config: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in config.items() if k not in _IGNORED_WHEN_COMPARING}
-
-
-def _differences(saved: dict[str, Any], config: TrainConfig) -> list[str]:
-    old, new = _comparable(saved), _comparable(config.to_dict())
-    return [f"{k}: {old.get(k)!r} -> {new.get(k)!r}" for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
 
 
 def _check_run_dir(paths: StudyPaths, label: str, config: TrainConfig) -> None:
     # A checkpoint from other settings must not be silently resumed (fit would extend or refuse it).
     saved = paths.run_dir(label) / "config.json"
     if (paths.run_dir(label) / CHECKPOINT_NAME).exists() and saved.exists():
-        changed = _differences(json.loads(saved.read_text())["train_config"], config)
+        changed = config.differences(read_json(saved)["train_config"])
         if changed:
             raise ValueError(f"{paths.run_dir(label)} holds a checkpoint of other settings ({'; '.join(changed)}); "
                              "pass --rerun to start it again, or --runs-dir for a separate copy")
@@ -92,7 +80,7 @@ def train_run(spec: RunSpec, config: TrainConfig, paths: StudyPaths, log: Log = 
         "wall_s": time.perf_counter() - started, "threads": torch.get_num_threads(),
         "zoo_version": zoo.__version__, "torch_version": torch.__version__,
         "finished": time.strftime("%Y-%m-%d %H:%M:%S"),
-        "config": portable_config(config.to_dict()), "history": history,
+        "config": config.portable(), "history": history,
     }
 
 
@@ -137,7 +125,7 @@ def run_study(study: Study, paths: StudyPaths, options: StudyOptions, rerun: boo
         config = build_config(study, spec, options)
         result_path = paths.result(spec.label)
         if result_path.exists() and not rerun:
-            changed = _differences(read_json(result_path)["config"], config)
+            changed = config.differences(read_json(result_path)["config"])
             if changed:
                 raise ValueError(f"{result_path} is from other settings ({'; '.join(changed)}); pass --rerun to "
                                  "replace it, or --out for a separate copy")

@@ -10,13 +10,23 @@ Quick use::
 from __future__ import annotations
 
 from zoo.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
-from zoo.train.config import OPTIMIZERS, RUNTIME_FIELDS, SCHEDULES, TrainConfig, read_config_file
+from zoo.train.config import (
+    LOCAL_FIELDS,
+    MACHINE_FIELDS,
+    OPTIMIZERS,
+    RUNTIME_FIELDS,
+    SCHEDULES,
+    TrainConfig,
+    read_config_file,
+)
 from zoo.train.evaluate import evaluate_checkpoint
 from zoo.train.fit import RunResult, fit
 from zoo.train.loop import DivergenceError, EpochStats, EvalResult, evaluate, train_one_epoch
 from zoo.train.optim import build_optimizer, build_scheduler, l1_penalty
 
 __all__ = [
+    "LOCAL_FIELDS",
+    "MACHINE_FIELDS",
     "OPTIMIZERS",
     "RUNTIME_FIELDS",
     "SCHEDULES",

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from zoo.models import create_model
-from zoo.train.files import atomic_write
+from zoo.files import atomic_write
 
 __all__ = ["CHECKPOINT_NAME", "FORMAT", "checkpoint_path", "save_checkpoint", "load_checkpoint", "model_from_checkpoint"]
 
@@ -37,7 +37,8 @@ def checkpoint_path(path: str | Path) -> Path:
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
     """Atomically write ``checkpoint`` (a temp file, then ``os.replace``): a kill never corrupts it."""
-    atomic_write(path, lambda f: torch.save({"format": FORMAT, "version": VERSION, **checkpoint}, f))
+    with atomic_write(path) as f:
+        torch.save({"format": FORMAT, "version": VERSION, **checkpoint}, f)
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:

@@ -1,21 +1,28 @@
-"""TrainConfig: every setting of a training run, and reading it from a JSON/TOML file."""
+"""TrainConfig: every setting of a training run, which of them identify the run, and reading them from a file."""
 
 from __future__ import annotations
 
 import json
 import tomllib
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Mapping, Sequence
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-__all__ = ["OPTIMIZERS", "SCHEDULES", "RUNTIME_FIELDS", "TrainConfig", "read_config_file"]
+__all__ = ["LOCAL_FIELDS", "MACHINE_FIELDS", "OPTIMIZERS", "RUNTIME_FIELDS", "SCHEDULES", "TrainConfig",
+           "read_config_file"]
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
 SCHEDULES = ("constant", "step", "cyclic")
 
-# Fields that may change when a run is resumed: they do not define the run
-# (``epochs`` may grow to extend a finished run).
-RUNTIME_FIELDS = ("epochs", "data_dir", "threads", "quiet", "compile", "device")
+# Settings of the machine a run happens on, not of the experiment: two configs that differ
+# only in these are the same run (resuming it, or comparing a study's saved result, ignores them).
+MACHINE_FIELDS = ("data_dir", "threads", "quiet", "compile", "device")
+# The machine settings that mean nothing on another machine (a local path, terminal output):
+# left out of result files meant to be shared.
+LOCAL_FIELDS = ("data_dir", "quiet")
+# What may change when a run is resumed: the machine settings, and ``epochs`` (to extend a finished run).
+RUNTIME_FIELDS = ("epochs", *MACHINE_FIELDS)
 
 
 @dataclass
@@ -106,6 +113,29 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-serialisable dict of every field."""
         return asdict(self)
+
+    def identity(self) -> dict[str, Any]:
+        """The settings that identify the run: every field but :data:`MACHINE_FIELDS`."""
+        return {k: v for k, v in self.to_dict().items() if k not in MACHINE_FIELDS}
+
+    def portable(self) -> dict[str, Any]:
+        """Every field but :data:`LOCAL_FIELDS`: what a shared result file records."""
+        return {k: v for k, v in self.to_dict().items() if k not in LOCAL_FIELDS}
+
+    def differences(self, saved: Mapping[str, Any], allowed: Sequence[str] = ()) -> list[str]:
+        """``'key: old -> new'`` for each identifying setting (beyond ``allowed``) that differs from
+        ``saved``, a config dict written earlier (:meth:`to_dict` or :meth:`portable`); empty if the
+        two describe the same run."""
+        ignored = {*MACHINE_FIELDS, *allowed}
+        current = self.to_dict()
+        keys = sorted((set(saved) | set(current)) - ignored)
+        return [f"{k}: {saved.get(k)!r} -> {current.get(k)!r}" for k in keys if saved.get(k) != current.get(k)]
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """The default of every field that has one."""
+        return {f.name: f.default if f.default is not MISSING else f.default_factory()
+                for f in fields(cls) if f.default is not MISSING or f.default_factory is not MISSING}
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:

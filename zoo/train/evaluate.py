@@ -7,10 +7,9 @@ from typing import Any
 
 import torch
 
-from zoo.data import ImageDataset, dataset_info, get_dataset
-from zoo.train.batches import eval_batches
+from zoo.data import ImageDataset, load_split, matching_dataset
 from zoo.train.checkpoint import load_checkpoint, model_from_checkpoint
-from zoo.train.loop import EvalResult, evaluate
+from zoo.train.loop import EvalResult, eval_batches, evaluate
 
 __all__ = ["evaluate_checkpoint"]
 
@@ -40,15 +39,12 @@ def evaluate_checkpoint(
     checkpoint = load_checkpoint(path)
     data = checkpoint["data"]
     name = dataset or data["dataset"]
-    info = dataset_info(name)
-    if (info.num_classes, info.in_channels, list(info.image_size)) != (
-        len(data["classes"]), data["in_channels"], list(data["image_size"])
-    ):
-        raise ValueError(f"{name} images/classes do not match the checkpoint's dataset {data['dataset']}")
+    info = matching_dataset(name, (data["in_channels"], *data["image_size"]), len(data["classes"]),
+                            f"the checkpoint's dataset {data['dataset']}")
     val_size = checkpoint["train_config"]["val_size"] if name == data["dataset"] else None
-    loaded = get_dataset(name, split, root=data_dir, val_size=val_size)
     # The model expects the normalisation it was trained with.
-    images = ImageDataset(loaded.images, loaded.labels, data["mean"], data["std"], classes=loaded.classes)
+    images = ImageDataset(*load_split(name, split, root=data_dir, val_size=val_size), data["mean"], data["std"],
+                          classes=info.classes)
     model = model_from_checkpoint(checkpoint).to(device)
     batches = eval_batches(images, batch_size, max_batches)
     return evaluate(model, batches, info.num_classes, torch.device(device)), checkpoint

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import math
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -11,22 +11,39 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from tqdm import tqdm
 
 import zoo
 from zoo.data import ImageDataset, dataset_info, get_dataset
 from zoo.models import create_model
-from zoo.train.batches import count_batches, eval_batches, iterate_batches
 from zoo.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from zoo.train.config import RUNTIME_FIELDS, TrainConfig
-from zoo.train.files import atomic_write_text
-from zoo.train.loop import DivergenceError, EvalResult, evaluate, train_one_epoch
-from zoo.train.metrics import write_history, write_results
+from zoo.files import write_json
+from zoo.train.loop import (
+    DivergenceError,
+    EvalResult,
+    count_batches,
+    eval_batches,
+    evaluate,
+    iterate_batches,
+    train_one_epoch,
+)
 from zoo.train.optim import build_optimizer, build_scheduler
-from zoo.train.plots import plot_confusion_matrix, plot_learning_curves
-from zoo.train.progress import progress_bar, say
+from zoo.train.outputs import plot_confusion_matrix, plot_learning_curves, write_history, write_results
 from zoo.train.rng import data_generator, get_rng_state, seed_everything, set_rng_state
 
 __all__ = ["RunResult", "fit"]
+
+
+def _progress_bar(total: int, desc: str, quiet: bool, leave: bool = True) -> tqdm:
+    # A bar on stderr only on an interactive terminal and without --quiet.
+    return tqdm(total=total, desc=desc, leave=leave, disable=quiet or not sys.stderr.isatty(), dynamic_ncols=True)
+
+
+def _say(message: str, quiet: bool) -> None:
+    """Print a line (through tqdm, so it does not break a bar) unless quiet."""
+    if not quiet:
+        tqdm.write(message, file=sys.stdout)
 
 
 @dataclass
@@ -55,11 +72,9 @@ def _data_spec(config: TrainConfig) -> dict[str, Any]:
 
 
 def _check_same_run(saved: dict[str, Any], config: TrainConfig) -> None:
-    current = config.to_dict()
-    changed = [k for k in current if k not in RUNTIME_FIELDS and saved.get(k) != current[k]]
+    changed = config.differences(saved, allowed=("epochs",))
     if changed:
-        details = ", ".join(f"{k}: {saved.get(k)!r} -> {current[k]!r}" for k in changed)
-        raise ValueError(f"--resume with different settings ({details}); only {RUNTIME_FIELDS} may change")
+        raise ValueError(f"--resume with different settings ({', '.join(changed)}); only {RUNTIME_FIELDS} may change")
 
 
 def _load_data(config: TrainConfig, split: str) -> ImageDataset:
@@ -132,20 +147,20 @@ def fit(
         set_rng_state(checkpoint["rng"], generator)
         history = list(checkpoint["history"])
         start_epoch = checkpoint["epoch"]
-        say(f"resuming {ckpt_path} after epoch {start_epoch}", config.quiet)
-    atomic_write_text(run_dir / "config.json", json.dumps({
+        _say(f"resuming {ckpt_path} after epoch {start_epoch}", config.quiet)
+    write_json(run_dir / "config.json", {
         "train_config": config.to_dict(), "model": model_spec, "data": data_spec,
         "zoo_version": zoo.__version__, "torch_version": torch.__version__,
-    }, indent=1) + "\n")
+    })
 
     runner = torch.compile(model) if config.compile else model
     steps = count_batches(len(train_set), config.batch_size, config.max_batches)
-    with progress_bar(config.epochs, "epochs", config.quiet) as epoch_bar:
+    with _progress_bar(config.epochs, "epochs", config.quiet) as epoch_bar:
         epoch_bar.update(start_epoch)
         for epoch in range(start_epoch + 1, config.epochs + 1):
             started = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
-            with progress_bar(steps, f"epoch {epoch}", config.quiet, leave=False) as batch_bar:
+            with _progress_bar(steps, f"epoch {epoch}", config.quiet, leave=False) as batch_bar:
                 batches = iterate_batches(train_set, config.batch_size, generator, config.max_batches)
                 try:
                     stats = train_one_epoch(runner, optimizer, batches, device, config.l1,
@@ -175,7 +190,7 @@ def fit(
             write_history(run_dir, history)
             epoch_bar.update()
             val_text = f"  val loss {val.loss:.4f} acc {val.accuracy:.4f}" if val else ""
-            say(f"epoch {epoch}/{config.epochs}  lr {lr:.3g}  train loss {stats.loss:.4f} acc {stats.accuracy:.4f}"
+            _say(f"epoch {epoch}/{config.epochs}  lr {lr:.3g}  train loss {stats.loss:.4f} acc {stats.accuracy:.4f}"
                 f"{val_text}  {row['time_s']:.1f} s", config.quiet)
             if on_epoch_end is not None:
                 on_epoch_end(epoch, row)
@@ -200,6 +215,6 @@ def _finish(config: TrainConfig, run_dir: Path, runner: torch.nn.Module, history
     title = f"{config.model} on {config.dataset}"
     plot_learning_curves(history, run_dir / "learning_curves.png", title)
     plot_confusion_matrix(test.confusion, classes, run_dir / "confusion_matrix.png", f"{title}: test")
-    say(f"test loss {test.loss:.4f}  test acc {test.accuracy:.4f} ({results['test_samples']} images)  -> {run_dir}",
+    _say(f"test loss {test.loss:.4f}  test acc {test.accuracy:.4f} ({results['test_samples']} images)  -> {run_dir}",
         config.quiet)
     return RunResult(run_dir, history, test, results)

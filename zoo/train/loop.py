@@ -1,8 +1,9 @@
-"""One training epoch and one evaluation pass."""
+"""Mini-batches from an in-memory ImageDataset, one training epoch and one evaluation pass."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
@@ -10,12 +11,61 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm import tqdm
 
-from zoo.train.metrics import confusion_matrix
+from zoo.data import ImageDataset
 from zoo.train.optim import l1_penalty
 
-__all__ = ["DivergenceError", "EpochStats", "EvalResult", "train_one_epoch", "evaluate"]
+__all__ = [
+    "DivergenceError",
+    "EpochStats",
+    "EvalResult",
+    "confusion_matrix",
+    "count_batches",
+    "eval_batches",
+    "evaluate",
+    "iterate_batches",
+    "train_one_epoch",
+]
 
 Batches = Iterable[tuple[torch.Tensor, torch.Tensor]]
+
+
+def count_batches(num_samples: int, batch_size: int, max_batches: int | None = None) -> int:
+    """Batches per pass over ``num_samples`` (the last one may be smaller), capped at ``max_batches``."""
+    count = math.ceil(num_samples / batch_size)
+    return count if max_batches is None else min(count, max_batches)
+
+
+def iterate_batches(
+    dataset: ImageDataset,
+    batch_size: int,
+    generator: torch.Generator | None = None,
+    max_batches: int | None = None,
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Yield ``(images, labels)`` batches.
+
+    With a ``generator`` the order is a fresh ``randperm`` drawn from it (and
+    augmentation uses it too), so the generator's state alone fixes the data
+    order; without one, batches come in dataset order (for evaluation).
+    """
+    n = len(dataset)
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    for index in range(count_batches(n, batch_size, max_batches)):
+        yield dataset.get_batch(order[index * batch_size : (index + 1) * batch_size], generator=generator)
+
+
+def eval_batches(
+    dataset: ImageDataset, batch_size: int, max_batches: int | None = None
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Batches for evaluation: the whole split in order, or with ``max_batches`` a fixed random
+    subset (files are often sorted by class, so the first batches alone could hold one class)."""
+    generator = torch.Generator().manual_seed(0) if max_batches is not None else None
+    return iterate_batches(dataset, batch_size, generator, max_batches)
+
+
+def confusion_matrix(labels: torch.Tensor, predictions: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """``(num_classes, num_classes)`` int64 counts; row = true label, column = prediction."""
+    flat = labels.to(torch.int64) * num_classes + predictions.to(torch.int64)
+    return torch.bincount(flat, minlength=num_classes * num_classes).view(num_classes, num_classes)
 
 
 class DivergenceError(RuntimeError):

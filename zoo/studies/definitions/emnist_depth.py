@@ -6,7 +6,7 @@ from zoo.studies.findings import beats, best
 from zoo.studies.spec import RunSpec, Selection, Study, run
 
 _DEPTHS = range(3, 9)
-_BASE_DEPTH = 3  # hidden layers of the regularisation / learning-rule runs (not stated in the issue)
+_BASE_DEPTH = 3  # hidden layers of the regularisation / learning-rule runs (the published protocol does not say)
 _PENALTIES = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2)
 _L2_PUBLISHED = {1e-3: 0.8551}
 _INCLUSION = (0.5, 0.7, 0.9)
@@ -76,11 +76,11 @@ STUDY = Study(
         Selection("best CNN (by validation accuracy), on test", ("cnn-1conv-adam", "cnn-2conv-adam"), published=0.8444),
     ),
     notes=(
-        f"The regularisation, learning-rule and batch-norm runs use {_BASE_DEPTH} hidden layers (the issue "
-        "does not say which depth).",
+        f"The regularisation, learning-rule and batch-norm runs use {_BASE_DEPTH} hidden layers (the published "
+        "protocol does not say which depth).",
         "L2 is torch's weight decay with the same coefficient (gradient + lambda * w, i.e. a penalty "
         "lambda/2 * ||w||^2, as in the course framework), on every parameter; L1 adds lambda * sum|w| over "
-        "Linear/Conv weights. The L1 values are the L2 grid (the issue lists none).",
+        "Linear/Conv weights. The L1 values are the L2 grid (the published protocol lists none).",
         "Dropout inclusion probability p means dropout rate 1 - p after each hidden layer (not on the input).",
     ),
 )

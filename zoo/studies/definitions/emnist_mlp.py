@@ -71,7 +71,7 @@ STUDY = Study(
         Selection("best CNN (by validation accuracy), on test", ("cnn-1conv", "cnn-2conv"), published=0.85),
     ),
     notes=(
-        "The issue gives no epoch count for this study: 100 epochs assumed, as in emnist-depth-study.",
+        "The published protocol gives no epoch count: 100 epochs assumed, as in emnist-depth-study.",
         "The CNNs' optimiser is not given: SGD at lr 0.01 (the best DNN learning rate) assumed; their "
         "published number (~0.85) is test accuracy, shown in the selection table.",
         "Published validation accuracies are taken as final-epoch values.",

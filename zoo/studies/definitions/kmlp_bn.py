@@ -78,7 +78,7 @@ STUDY = Study(
         "sigma = 1e-3 without BN is the failing 0.10).",
         "lambda enters as torch weight decay 2 * lambda (the cost has lambda * ||W||^2, no 1/2); torch "
         "applies it to biases and BN parameters too, the published cost to weights only.",
-        "The lambda search and the init study use the 3-layer network (the issue does not say which).",
+        "The lambda search and the init study use the 3-layer network (the published protocol does not say which).",
         "The cyclic schedule starts at lr_min and rises for 5 epochs of batches (step size), then falls; "
         "lr is per-batch.",
         "The data is the project's CIFAR-10 JPEG copy (lossy), not the official pickles.",

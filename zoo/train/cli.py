@@ -1,0 +1,183 @@
+"""The ``zoo train`` and ``zoo eval`` commands: settings from defaults, recipe, file and options; run directories."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from zoo.command import Command, add_data_dir, add_device, add_json, add_split, add_threads
+from zoo.data import DATASETS
+from zoo.models import model_config
+from zoo.train.checkpoint import CHECKPOINT_NAME
+from zoo.train.config import OPTIMIZERS, SCHEDULES, TrainConfig, read_config_file
+from zoo.train.evaluate import evaluate_checkpoint
+from zoo.train.fit import fit
+
+__all__ = ["EVAL", "TRAIN", "add_eval_arguments", "add_train_arguments", "eval_command", "train_command"]
+
+_TRAIN_HELP = """\
+Train a preset and write a run directory (default runs/<model>-<dataset>-<time>) holding:
+  checkpoint.pt          written every epoch (atomically); `zoo eval` needs only this file
+  metrics.csv/.json      per epoch: lr, train/val loss and accuracy, seconds
+  results.json           final test loss/accuracy and confusion matrix
+  confusion_matrix.csv, learning_curves.png, confusion_matrix.png, config.json
+
+Settings are taken, later ones winning, from: built-in defaults, the model's
+recommended recipe (see `zoo list -v`), --config FILE, then the options given here.
+The same command (same --seed, --threads and machine) gives the same numbers; another
+CPU model rounds differently and drifts by a few tenths of a point. If a run stops (crash, kill,
+Ctrl-C), rerun the same command with --resume (and its --out) to finish it exactly
+as if it had never stopped. A NaN/inf loss stops the run with exit status 1,
+keeping the last good checkpoint.
+"""
+
+
+def _help(text: str, field: str) -> str:
+    return f"{text} (default: {TrainConfig.defaults()[field]!r} unless the model's recipe says otherwise)"
+
+
+def _model_arg(text: str) -> tuple[str, Any]:
+    # KEY=VALUE with VALUE as JSON when it parses (true, 0.5, [100,100]), else a plain string.
+    key, sep, value = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        return key.replace("-", "_"), json.loads(value)
+    except json.JSONDecodeError:
+        return key.replace("-", "_"), value
+
+
+def add_train_arguments(p: argparse.ArgumentParser) -> None:
+    """Add the options of ``zoo train``: each one left unset does not override the recipe or config file."""
+    s = argparse.SUPPRESS  # unset options do not override the recipe or the config file
+    p.add_argument("model", nargs="?", default=s, help="preset name from `zoo list` (or `model` in --config)")
+    p.add_argument("--dataset", choices=sorted(DATASETS), default=s,
+                   help="dataset to train on (default: the one the preset was designed for)")
+    p.add_argument("--config", metavar="FILE", help="JSON or TOML file of settings named like the options "
+                   "(e.g. lr = 0.1, milestones = [30, 60], model_args = {batch_norm = true})")
+    p.add_argument("--model-arg", metavar="KEY=VALUE", type=_model_arg, action="append", default=s, dest="model_args",
+                   help="architecture override passed to create_model, VALUE as JSON: batch_norm=true, "
+                   "activation=elu, alpha=0.2, hidden=[200,200], init=he, dropout_hidden=0.5; repeatable")
+    g = p.add_argument_group("training")
+    g.add_argument("--epochs", type=int, default=s, help=_help("number of epochs", "epochs"))
+    g.add_argument("--batch-size", type=int, default=s, help=_help("mini-batch size", "batch_size"))
+    g.add_argument("--eval-batch-size", type=int, default=s, help=_help("batch size for val/test", "eval_batch_size"))
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=s,
+                   help=_help("sgd (add --momentum for momentum SGD, and --nesterov for Nesterov), rmsprop or adam",
+                              "optimizer"))
+    g.add_argument("--lr", type=float, default=s, help=_help("learning rate", "lr"))
+    g.add_argument("--momentum", type=float, default=s, help=_help("momentum for sgd/rmsprop", "momentum"))
+    g.add_argument("--nesterov", action=argparse.BooleanOptionalAction, default=s,
+                   help=_help("Nesterov momentum (sgd with momentum > 0)", "nesterov"))
+    g.add_argument("--weight-decay", type=float, default=s, help=_help("L2 penalty (weight decay)", "weight_decay"))
+    g.add_argument("--l1", type=float, default=s, help=_help("L1 penalty on Linear/Conv weights", "l1"))
+    g.add_argument("--schedule", choices=SCHEDULES, default=s,
+                   help=_help("learning-rate schedule: constant; step (lr/10 at each of --milestones); "
+                              "cyclic (triangular, --lr-min to --lr-max)", "schedule"))
+    g.add_argument("--milestones", type=int, nargs="+", metavar="EPOCH", default=s,
+                   help="epochs after which the step schedule divides lr by 10, e.g. --milestones 30 60")
+    g.add_argument("--lr-min", type=float, default=s, help=_help("cyclic: lowest lr", "lr_min"))
+    g.add_argument("--lr-max", type=float, default=s, help=_help("cyclic: highest lr", "lr_max"))
+    g.add_argument("--step-size", type=int, default=s, help=_help("cyclic: batches per half cycle", "step_size"))
+    g.add_argument("--seed", type=int, default=s, help=_help("seed for init, data order, augmentation, dropout", "seed"))
+    d = p.add_argument_group("data")
+    add_data_dir(d, default=s)
+    d.add_argument("--val-size", type=int, default=s,
+                   help="images held out of train for validation (default: the dataset's; 0: none)")
+    d.add_argument("--train-size", type=int, default=s,
+                   help="train on a seeded random subset of this many training images (default: all)")
+    d.add_argument("--augment", action=argparse.BooleanOptionalAction, default=s,
+                   help="CIFAR-10 random crop + flip (default: off unless the recipe turns it on)")
+    r = p.add_argument_group("run")
+    r.add_argument("--out", metavar="DIR", help="run directory (default: runs/<model>-<dataset>-<YYYYmmdd-HHMMSS>)")
+    r.add_argument("--resume", action="store_true",
+                   help="continue the run in --out (default: the newest runs/<model>-<dataset>-*) from its checkpoint")
+    r.add_argument("--compile", action="store_true", default=s, help="run the model through torch.compile")
+    add_threads(r, default=s)
+    add_device(r, default=s)
+    r.add_argument("--max-batches", type=int, default=s,
+                   help="limit batches per epoch and per evaluation (smoke tests; test accuracy is then on a subset)")
+    r.add_argument("--quiet", action="store_true", default=s, help="no progress bars or per-epoch lines")
+
+
+def _resolve_config(args: argparse.Namespace) -> TrainConfig:
+    # Later sources win: TrainConfig defaults < model recipe < --config file < command line.
+    from_file = read_config_file(args.config) if args.config else {}
+    given = {k: v for k, v in vars(args).items() if k not in ("command", "config", "out", "resume")}
+    model = given.get("model", from_file.get("model"))
+    if model is None:
+        raise ValueError("name a model: `zoo train MODEL` (or `model` in --config); `zoo list` shows them")
+    recipe = dict(model_config(model).recipe)
+    settings = {**recipe, **from_file, **given, "model": model}
+    settings.setdefault("dataset", model_config(model).dataset)
+    model_args = dict(from_file.get("model_args", {}))
+    model_args.update(dict(given.get("model_args", [])))
+    settings["model_args"] = model_args
+    return TrainConfig.from_dict(settings)
+
+
+def _run_dir(args: argparse.Namespace, config: TrainConfig) -> Path:
+    if args.out:
+        return Path(args.out)
+    prefix = f"{config.model}-{config.dataset}-"
+    if args.resume:
+        runs = sorted(p.parent for p in Path("runs").glob(f"{prefix}*/{CHECKPOINT_NAME}"))
+        if not runs:
+            raise FileNotFoundError(f"--resume: no runs/{prefix}*/{CHECKPOINT_NAME}; pass --out DIR")
+        return runs[-1]  # timestamps sort in time order
+    return Path("runs") / (prefix + time.strftime("%Y%m%d-%H%M%S"))
+
+
+def train_command(args: argparse.Namespace) -> int:
+    """Carry out ``zoo train`` with parsed ``args``; returns the exit status."""
+    config = _resolve_config(args)
+    run_dir = _run_dir(args, config)
+    if not config.quiet:
+        print(f"training {config.model} on {config.dataset} -> {run_dir}")
+    fit(config, run_dir, resume=args.resume)
+    return 0
+
+
+def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the options of ``zoo eval``."""
+    parser.add_argument("checkpoint", help="checkpoint file, or a run directory holding checkpoint.pt")
+    parser.add_argument("--dataset", choices=sorted(DATASETS),
+                        help="default: the dataset it was trained on (another needs the same shape and classes)")
+    add_split(parser)
+    add_data_dir(parser)
+    parser.add_argument("--batch-size", type=int, default=1000, help="default: 1000")
+    parser.add_argument("--max-batches", type=int, help="evaluate only this many batches")
+    add_device(parser)
+    add_threads(parser)
+    add_json(parser)
+
+
+def eval_command(args: argparse.Namespace) -> int:
+    """Carry out ``zoo eval`` with parsed ``args``; returns the exit status."""
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    result, checkpoint = evaluate_checkpoint(
+        args.checkpoint, args.dataset, args.split, args.data_dir, args.batch_size, args.max_batches, args.device,
+    )
+    dataset = args.dataset or checkpoint["data"]["dataset"]
+    summary = {
+        "model": checkpoint["model"]["name"], "epoch": checkpoint["epoch"], "dataset": dataset, "split": args.split,
+        "loss": result.loss, "accuracy": result.accuracy, "samples": int(result.confusion.sum()),
+    }
+    if args.json:
+        print(json.dumps({**summary, "confusion_matrix": result.confusion.tolist()}))
+    else:
+        print(f"{summary['model']} (epoch {summary['epoch']}) on {dataset} {args.split}: "
+              f"accuracy {result.accuracy:.4f}  loss {result.loss:.4f}  ({summary['samples']} images)")
+    return 0
+
+
+TRAIN = Command("train", "train a preset on a dataset", _TRAIN_HELP, add_train_arguments, train_command,
+                preformatted=True)
+EVAL = Command("eval", "evaluate a checkpoint", "Evaluate a checkpoint (or run directory) on a dataset split; "
+               "the model is rebuilt from the checkpoint alone.", add_eval_arguments, eval_command)
