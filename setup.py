@@ -5,7 +5,8 @@ The CMake build directory under ``build/`` is kept, so a rebuild after one edit
 recompiles only that file. ``ZOO_WITH_CUDA=0|1`` overrides whether the CUDA
 kernels are built (default: when torch has CUDA and nvcc is found);
 ``ZOO_NATIVE_ARCH=0`` builds the CPU kernels for a generic x86-64 instead of
-this machine's CPU.
+this machine's CPU; ``ZOO_SANITIZE=1`` builds with AddressSanitizer and
+UndefinedBehaviorSanitizer (scripts/sanitize.sh).
 """
 
 import os
@@ -28,11 +29,18 @@ except ImportError:
 ROOT = Path(__file__).parent.resolve()
 
 
+def env_flag(name: str, default: bool) -> bool:
+    """A boolean build setting from the environment (1/on/true/yes or 0/off/false/no)."""
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "on", "true", "yes")
+
+
 def want_cuda() -> bool:
     """Whether to compile csrc/cuda: ZOO_WITH_CUDA if set, else torch has CUDA and nvcc exists."""
-    override = os.environ.get("ZOO_WITH_CUDA")
-    if override is not None:
-        return override.strip().lower() in ("1", "on", "true", "yes")
+    if "ZOO_WITH_CUDA" in os.environ:
+        return env_flag("ZOO_WITH_CUDA", False)
     cuda_home = os.environ.get("CUDA_HOME", "/usr/local/cuda")
     has_nvcc = shutil.which("nvcc") is not None or Path(cuda_home, "bin", "nvcc").exists()
     return torch.version.cuda is not None and has_nvcc
@@ -51,14 +59,17 @@ class CMakeBuild(build_ext):
     def build_extension(self, ext: Extension) -> None:
         output = Path(self.get_ext_fullpath(ext.name)).resolve()
         with_cuda = want_cuda()
-        tag = f"py{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}{'-cuda' if with_cuda else ''}"
+        sanitize = env_flag("ZOO_SANITIZE", False)
+        tag = (f"py{sys.version_info[0]}{sys.version_info[1]}-torch{torch.__version__}"
+               f"{'-cuda' if with_cuda else ''}{'-sanitize' if sanitize else ''}")
         build_dir = ROOT / "build" / tag
         args = [
             f"-DCMAKE_PREFIX_PATH={torch.utils.cmake_prefix_path}",
             f"-DPython_EXECUTABLE={sys.executable}",
             f"-DCMAKE_LIBRARY_OUTPUT_DIRECTORY={output.parent}",
             f"-DZOO_WITH_CUDA={'ON' if with_cuda else 'OFF'}",
-            f"-DZOO_NATIVE_ARCH={'OFF' if os.environ.get('ZOO_NATIVE_ARCH', '1').strip().lower() in ('0', 'off', 'false', 'no') else 'ON'}",
+            f"-DZOO_NATIVE_ARCH={'ON' if env_flag('ZOO_NATIVE_ARCH', True) else 'OFF'}",
+            f"-DZOO_SANITIZE={'ON' if sanitize else 'OFF'}",
             "-DCMAKE_BUILD_TYPE=Release",
         ]
         if shutil.which("ninja") and not (build_dir / "CMakeCache.txt").exists():

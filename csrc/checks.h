@@ -157,13 +157,16 @@ inline Conv2dGeometry check_conv2d_geometry(const at::Tensor& x, const at::Tenso
   g.dh = dilation[0], g.dw = dilation[1];
   const int64_t padded_h = checked_add(g.H, checked_mul(2, g.ph, "padding"), "the padded input height");
   const int64_t padded_w = checked_add(g.W, checked_mul(2, g.pw, "padding"), "the padded input width");
-  const int64_t span_h = checked_mul(g.dh, g.kh - 1, "the dilated kernel height") + 1;
-  const int64_t span_w = checked_mul(g.dw, g.kw - 1, "the dilated kernel width") + 1;
+  const int64_t span_h = checked_add(checked_mul(g.dh, g.kh - 1, "the dilated kernel height"), 1,
+                                     "the dilated kernel height");
+  const int64_t span_w = checked_add(checked_mul(g.dw, g.kw - 1, "the dilated kernel width"), 1,
+                                     "the dilated kernel width");
   TORCH_CHECK_VALUE(padded_h >= span_h && padded_w >= span_w, kConv2d, ": padded input ", padded_h, "x", padded_w,
                     " is smaller than the dilated kernel ", span_h, "x", span_w, ", so there is no output");
   g.Ho = (padded_h - span_h) / g.sh + 1;
   g.Wo = (padded_w - span_w) / g.sw + 1;
   // Bytes of the largest buffers: the output, a padded image and an image's column matrix.
+  // (Checked for an empty batch too: zoo refuses such a geometry whatever the batch.)
   constexpr int64_t kMaxElementBytes = 8;
   const int64_t pixels = checked_mul(g.Ho, g.Wo, "the output size");
   checked_mul(checked_mul(checked_mul(x.size(0), g.Cout, "the output size"), pixels, "the output size"),

@@ -79,3 +79,12 @@ def test_batch_norm_eps():
             fn(x, None, None, training=True, eps=0.0)
     rm, rv = torch.randn(3, dtype=torch.float64), torch.rand(3, dtype=torch.float64) + 0.5
     assert_close(zoo.ops.batch_norm(x, rm, rv, eps=0.0), F.batch_norm(x, rm, rv, eps=0.0))
+
+
+def test_batch_norm_of_any_rank_like_torch():
+    x = torch.randn(3, 2, 4, 3, 2, dtype=torch.float64)
+    for training in (True, False):
+        stats = [torch.zeros(2, dtype=torch.float64), torch.ones(2, dtype=torch.float64)]
+        ref_stats = [s.clone() for s in stats]
+        assert_close(zoo.ops.batch_norm(x, *stats, training=training), F.batch_norm(x, *ref_stats, training=training))
+        assert_close(stats[1], ref_stats[1])

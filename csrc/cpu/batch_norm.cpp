@@ -341,8 +341,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
   if (x.numel() == 0) return empty_batch::batch_norm_backward(x);
   const ChannelLayout L = describe(x);
   const at::Tensor w = checks::contiguous_if_given(weight);
-  // grad_y must share x's layout so one index walks both.
-  const at::Tensor dy = grad_y.contiguous(x.suggest_memory_format());
+  // grad_y must share x's layout so one index walks both: describe() reads a non-contiguous x as channels-last.
+  const at::Tensor dy = grad_y.contiguous(x.is_contiguous() ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast);
   at::Tensor dx = empty_output_like(x);
   at::Tensor dweight = at::empty({L.C}, x.options());
   at::Tensor dbias = at::empty({L.C}, x.options());

@@ -3,108 +3,97 @@
 // col has K = C*kh*kw rows (channel, kernel row, kernel column) and P = Ho*Wo
 // columns (output pixels) of one image; rows are `ld` apart (ld >= P), so
 // several images can sit side by side in one column matrix.
+//
+// Padding is never materialised: for each kernel column the output columns
+// whose input lies inside the image form one range [first, last), computed
+// once per kernel column, so each output row is a zero prefix, a copy (or
+// strided gather) and a zero suffix. Memory stays the column matrix alone,
+// however large the padding.
 #pragma once
 
 #include "conv2d_geometry.h"
-#include "cpu/memory.h"
 
+#include <algorithm>
 #include <cstdint>
 
 namespace zoo::cpu {
 
-// Zero n values; most calls have n == 0 (no padding there), so skip those cheaply.
-template <typename scalar_t>
-inline void zero(scalar_t* p, int64_t n) {
-  for (int64_t k = 0; k < n; ++k) p[k] = scalar_t(0);
+// The output columns [first, last) whose input column ow * sw - pw + j * dw lies in [0, W).
+struct ValidColumns {
+  int64_t first, last;
+  int64_t offset;  // input column of output column 0: j * dw - pw (negative when padded)
+};
+
+// ceil(a / b) for b > 0 and any sign of a.
+inline int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b > 0 ? 1 : 0); }
+
+inline ValidColumns valid_columns(const Conv2dGeometry& g, int64_t j) {
+  const int64_t offset = j * g.dw - g.pw;
+  // offset + ow * sw >= 0  and  offset + ow * sw <= W - 1
+  const int64_t first = std::clamp<int64_t>(ceil_div(-offset, g.sw), 0, g.Wo);
+  const int64_t last = offset > g.W - 1 ? 0 : std::clamp<int64_t>((g.W - 1 - offset) / g.sw + 1, 0, g.Wo);
+  return {first, std::max(first, last), offset};
 }
 
-// x (C, H, W) surrounded by (ph, pw) zeros into out (C, H + 2ph, W + 2pw).
-template <typename scalar_t>
-void pad_image(const scalar_t* x, const Conv2dGeometry& g, scalar_t* out) {
-  const int64_t Hp = g.H + 2 * g.ph, Wp = g.W + 2 * g.pw;
-  for (int64_t c = 0; c < g.C; ++c) {
-    scalar_t* plane = out + c * Hp * Wp;
-    zero(plane, g.ph * Wp);
-    for (int64_t h = 0; h < g.H; ++h) {
-      scalar_t* row = plane + (g.ph + h) * Wp;
-      const scalar_t* src = x + (c * g.H + h) * g.W;
-      zero(row, g.pw);
-#pragma omp simd
-      for (int64_t w = 0; w < g.W; ++w) row[g.pw + w] = src[w];
-      zero(row + g.pw + g.W, g.pw);
-    }
-    zero(plane + (g.ph + g.H) * Wp, g.ph * Wp);
-  }
-}
-
-// The (channel, kernel row, kernel column) loops shared by im2col and col2im
-// over a source of (C, Hs, Ws) that every window lies inside (padding, if
-// any, already applied): op(column row, first source value) per row of col.
+// The (channel, kernel row, kernel column, output row) loops shared by im2col and
+// col2im: op(column row start, input row start or -1 for a padding row, the valid columns).
 template <typename Op>
-inline void for_each_column_row(const Conv2dGeometry& g, int64_t Hs, int64_t Ws, int64_t ld, const Op& op) {
+inline void for_each_column_row(const Conv2dGeometry& g, int64_t ld, const Op& op) {
   for (int64_t c = 0; c < g.C; ++c)
     for (int64_t i = 0; i < g.kh; ++i)
       for (int64_t j = 0; j < g.kw; ++j) {
+        const ValidColumns cols = valid_columns(g, j);
         const int64_t row = (c * g.kh + i) * g.kw + j;
-        const int64_t source = (c * Hs + i * g.dh) * Ws + j * g.dw;
-        for (int64_t oh = 0; oh < g.Ho; ++oh) op(row * ld + oh * g.Wo, source + oh * g.sh * Ws);
+        for (int64_t oh = 0; oh < g.Ho; ++oh) {
+          const int64_t h = oh * g.sh - g.ph + i * g.dh;
+          const int64_t source = h >= 0 && h < g.H ? (c * g.H + h) * g.W : -1;
+          op(row * ld + oh * g.Wo, source, cols);
+        }
       }
 }
 
-// im2col of one image into col (K rows, `ld` apart). Padding is applied once
-// to a copy of the image, so the copies below need no bounds checks.
+// im2col of one image into col (K rows, `ld` apart); padding positions get 0.
 template <typename scalar_t>
 void im2col(const scalar_t* x, const Conv2dGeometry& g, scalar_t* col, int64_t ld) {
-  const int64_t Hs = g.H + 2 * g.ph, Ws = g.W + 2 * g.pw;
-  const scalar_t* src = x;
-  if (g.ph > 0 || g.pw > 0) {
-    scalar_t* padded = static_cast<scalar_t*>(thread_scratch(2, sizeof(scalar_t) * g.C * Hs * Ws));
-    pad_image(x, g, padded);
-    src = padded;
-  }
   const int64_t Wo = g.Wo, sw = g.sw;
-  for_each_column_row(g, Hs, Ws, ld, [&](int64_t to, int64_t from) {
+  for_each_column_row(g, ld, [&](int64_t to, int64_t from, const ValidColumns& cols) {
     scalar_t* d = col + to;
-    const scalar_t* s = src + from;
+    if (from < 0) {
+      std::fill_n(d, Wo, scalar_t(0));
+      return;
+    }
+    std::fill_n(d, cols.first, scalar_t(0));
+    std::fill_n(d + cols.last, Wo - cols.last, scalar_t(0));
+    const int64_t n = cols.last - cols.first;
+    if (n == 0) return;
+    const scalar_t* s = x + from + cols.offset + cols.first * sw;  // the input of output column `first`
+    scalar_t* valid = d + cols.first;
     if (sw == 1) {
 #pragma omp simd
-      for (int64_t ow = 0; ow < Wo; ++ow) d[ow] = s[ow];
+      for (int64_t k = 0; k < n; ++k) valid[k] = s[k];
     } else {
-      for (int64_t ow = 0; ow < Wo; ++ow) d[ow] = s[ow * sw];
+      for (int64_t k = 0; k < n; ++k) valid[k] = s[k * sw];
     }
   });
 }
 
-// dx += col2im(col) for one image. With padding, columns are summed into a
-// padded scratch image whose interior is then added to dx.
+// dx += col2im(col) for one image: every column entry is added to the input
+// value it was copied from (padding positions have none).
 template <typename scalar_t>
 void col2im_add(const scalar_t* col, int64_t ld, const Conv2dGeometry& g, scalar_t* dx) {
-  const int64_t Hs = g.H + 2 * g.ph, Ws = g.W + 2 * g.pw;
-  const bool padded = g.ph > 0 || g.pw > 0;
-  scalar_t* dst = dx;
-  if (padded) {
-    dst = static_cast<scalar_t*>(thread_scratch(2, sizeof(scalar_t) * g.C * Hs * Ws));
-    zero(dst, g.C * Hs * Ws);
-  }
-  const int64_t Wo = g.Wo, sw = g.sw;
-  for_each_column_row(g, Hs, Ws, ld, [&](int64_t from, int64_t to) {
-    const scalar_t* s = col + from;
-    scalar_t* d = dst + to;
+  const int64_t sw = g.sw;
+  for_each_column_row(g, ld, [&](int64_t from, int64_t to, const ValidColumns& cols) {
+    const int64_t n = cols.last - cols.first;
+    if (to < 0 || n == 0) return;
+    const scalar_t* s = col + from + cols.first;
+    scalar_t* d = dx + to + cols.offset + cols.first * sw;  // the input of output column `first`
     if (sw == 1) {
 #pragma omp simd
-      for (int64_t ow = 0; ow < Wo; ++ow) d[ow] += s[ow];
+      for (int64_t k = 0; k < n; ++k) d[k] += s[k];
     } else {
-      for (int64_t ow = 0; ow < Wo; ++ow) d[ow * sw] += s[ow];
+      for (int64_t k = 0; k < n; ++k) d[k * sw] += s[k];
     }
   });
-  if (!padded) return;
-  for (int64_t c = 0; c < g.C; ++c)
-    for (int64_t h = 0; h < g.H; ++h) {
-      const scalar_t* src = dst + (c * Hs + g.ph + h) * Ws + g.pw;
-      scalar_t* row = dx + (c * g.H + h) * g.W;
-#pragma omp simd
-      for (int64_t w = 0; w < g.W; ++w) row[w] += src[w];
-    }
 }
 
 }  // namespace zoo::cpu

@@ -71,27 +71,31 @@ def batch_norm(
 ) -> Tensor:
     """Batch norm on zoo's kernels, with the signature and semantics of ``torch.nn.functional.batch_norm``.
 
-    ``x`` is (N, C), (N, C, L) or (N, C, H, W), float32 or float64. In training
+    ``x`` is (N, C, ...) of any rank from 2, float32 or float64. In training
     the batch statistics normalise ``x`` and, when running buffers are given,
     update them in place: ``running = (1 - momentum) * running + momentum * batch``,
     with the unbiased batch variance. Outside training the running statistics
     normalise ``x``. Bad shapes or values raise ValueError, bad dtypes TypeError.
     """
     check_tensors(_OP, input=x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
+    if x.dim() > 4:  # (N, C, D, H, W...) normalises as (N, C, D*H*W...), as torch's does
+        flat = batch_norm(x.reshape(x.shape[0], x.shape[1], -1), running_mean, running_var, weight, bias, training,
+                          momentum, eps)
+        return flat.reshape(x.shape)
     x = supported_layout(x)
     if not training:
         if running_mean is None or running_var is None:
             raise ValueError(f"{_OP}: running_mean and running_var are required when training=False")
         return batch_norm_eval(x, weight, bias, running_mean, running_var, eps)
 
+    y, mean, _invstd, var_unbiased = batch_norm_train(x, weight, bias, eps)
     # The kernels never see the running buffers in training: this function updates them, so it checks them.
     for name, buffer in (("running_mean", running_mean), ("running_var", running_var)):
-        if buffer is not None and (buffer.shape != (x.shape[1],) or buffer.dtype != x.dtype or buffer.device != x.device):
+        if buffer is not None and (buffer.shape != mean.shape or buffer.dtype != x.dtype or buffer.device != x.device):
             raise ValueError(
                 f"{_OP}: {name} must have shape ({x.shape[1]},), dtype {x.dtype} and device {x.device} like the "
                 f"input's channels, got shape {tuple(buffer.shape)}, {buffer.dtype} on {buffer.device}"
             )
-    y, mean, _invstd, var_unbiased = batch_norm_train(x, weight, bias, eps)
     if x.numel() == 0:  # an empty batch has no statistics: the running ones stay (as in torch)
         return y
     # running = (1 - momentum) * running + momentum * batch, in one fused op each.

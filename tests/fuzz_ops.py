@@ -1,0 +1,256 @@
+"""Property-based fuzzing of zoo's ops and layers against torch's (hypothesis).
+
+Each property draws arguments (shapes, strides, paddings and dilations up to
+adversarial 64-bit integers, dtypes, memory layouts, argument types) and
+checks that zoo gives torch's answer (outputs, gradients, running statistics)
+or that both refuse, zoo with a clear ValueError/TypeError/NotImplementedError.
+It runs as its own process (tests/test_fuzz.py starts it) so that a crash
+fails a test instead of killing the test run:
+
+    python tests/fuzz_ops.py --examples 200 --seed 0
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from hypothesis import HealthCheck, given, seed, settings
+from hypothesis import strategies as st
+
+import zoo
+
+CLEAR_ERRORS = (ValueError, TypeError, NotImplementedError)
+SUPPORTED = (torch.float32, torch.float64)
+# Outputs above this many values are not computed (both libraries would need the memory);
+# sizes past int64 must be refused by zoo before anything is allocated.
+MAX_OUTPUT = 1 << 20
+INT64_MAX = (1 << 63) - 1
+ADVERSARIAL = [-(1 << 63), -1, 1 << 31, 1 << 32, 1 << 40, 1 << 62, INT64_MAX]
+
+dtypes = st.sampled_from([torch.float64, torch.float32, torch.float64, torch.float16, torch.int32])
+small = st.integers(0, 3)
+
+
+def int_argument(values: st.SearchStrategy[int]) -> st.SearchStrategy[object]:
+    """An int-like argument in one of the forms torch accepts, or one it refuses (bool, float)."""
+    return st.one_of(
+        values,
+        values.map(lambda v: (v,)),
+        st.tuples(values, values),
+        st.tuples(values, values).map(list),
+        values.map(np.int64),
+        st.sampled_from([True, 2.0]),
+    )
+
+
+def layout(t: torch.Tensor, kind: str) -> torch.Tensor:
+    """t in the given memory layout (same values)."""
+    if kind == "channels_last" and t.dim() == 4:
+        return t.contiguous(memory_format=torch.channels_last)
+    if kind == "strided":  # a non-contiguous view
+        return t.transpose(0, -1).contiguous().transpose(0, -1)
+    return t
+
+
+def pairs(value: object) -> tuple[int, int] | None:
+    """What torch makes of an int-like argument, or None if it refuses it."""
+    if isinstance(value, (bool, float)):
+        return None
+    if isinstance(value, (tuple, list)):
+        return (int(value[0]), int(value[-1])) if len(value) in (1, 2) else None
+    return int(value), int(value)
+
+
+def conv_sizes(x: torch.Tensor, w: torch.Tensor, stride, padding, dilation) -> tuple[int | None, bool]:
+    """(number of output values or None when there is none, whether zoo must refuse the sizes), in unbounded ints.
+
+    zoo refuses a geometry whose padded image, output or column matrix of one image, or
+    whole output, would not fit in int64 bytes (8-byte elements), whatever the batch.
+    """
+    n, c = x.shape[0], x.shape[1]
+    padded = [x.shape[2 + d] + 2 * padding[d] for d in range(2)]
+    span = [dilation[d] * (w.shape[2 + d] - 1) + 1 for d in range(2)]
+    if max(padded + span) > INT64_MAX:
+        return None, True
+    if padded[0] < span[0] or padded[1] < span[1]:
+        return None, False
+    pixels = ((padded[0] - span[0]) // stride[0] + 1) * ((padded[1] - span[1]) // stride[1] + 1)
+    kernel = c * w.shape[2] * w.shape[3]
+    too_big = max(pixels, n * w.shape[0] * pixels, c * padded[0] * padded[1], kernel * pixels) * 8 > INT64_MAX
+    return n * w.shape[0] * pixels, too_big
+
+
+def close(ours: torch.Tensor, ref: torch.Tensor) -> None:
+    """Equal up to the dtype's rounding."""
+    assert ours.shape == ref.shape, (ours.shape, ref.shape)
+    tol = 1e-9 if ref.dtype == torch.float64 else 2e-3
+    torch.testing.assert_close(ours, ref, rtol=tol, atol=tol, equal_nan=True)
+
+
+def same_refusal(ours: Exception | None, ref: Exception) -> bool:
+    """zoo refused with a clear error, or with torch's own (a torch function it calls refused)."""
+    return isinstance(ours, CLEAR_ERRORS) or (type(ours) is type(ref) and str(ours) == str(ref))
+
+
+def call(fn):
+    """(result, None) or (None, exception)."""
+    try:
+        return fn(), None
+    except Exception as error:  # noqa: BLE001  (any refusal counts; the type is checked by the caller)
+        return None, error
+
+
+@given(
+    n=st.integers(0, 3), c=st.integers(1, 4), h=st.integers(1, 10), w_=st.integers(1, 10), cout=st.integers(1, 4),
+    kh=st.integers(1, 4), kw=st.integers(1, 4), dtype=dtypes, bias=st.booleans(),
+    kind=st.sampled_from(["contiguous", "channels_last", "strided"]),
+    stride=int_argument(st.one_of(st.integers(1, 3), st.sampled_from(ADVERSARIAL + [0]))),
+    padding=int_argument(st.one_of(small, st.sampled_from(ADVERSARIAL))),
+    dilation=int_argument(st.one_of(st.integers(1, 3), st.sampled_from(ADVERSARIAL + [0]))),
+)
+def conv2d_matches_torch(n, c, h, w_, cout, kh, kw, dtype, bias, kind, stride, padding, dilation):
+    """zoo.ops.conv2d == F.conv2d (forward and gradients), or both refuse."""
+    x = layout(torch.randn(n, c, h, w_, dtype=torch.float64), kind).to(dtype)
+    weight = torch.randn(cout, c, kh, kw, dtype=torch.float64).to(dtype)
+    b = torch.randn(cout, dtype=torch.float64).to(dtype) if bias else None
+    geometry = [pairs(v) for v in (stride, padding, dilation)]
+    if dtype not in SUPPORTED:  # a documented limit: zoo refuses other dtypes
+        _, error = call(lambda: zoo.ops.conv2d(x, weight, b, stride, padding, dilation))
+        assert isinstance(error, TypeError), error
+        return
+    valid = None not in geometry and min(geometry[0]) > 0 and min(geometry[1]) >= 0 and min(geometry[2]) > 0
+    size, too_big = conv_sizes(x, weight, *geometry) if valid else (None, False)
+    if too_big:
+        _, error = call(lambda: zoo.ops.conv2d(x, weight, b, stride, padding, dilation))
+        assert isinstance(error, ValueError) and "64-bit" in str(error), error
+        return
+    if size is not None and size > MAX_OUTPUT:
+        return  # representable but too large to compute here
+    if n == 0 and (not valid or size is None):
+        # torch skips its checks for an empty batch; zoo refuses an invalid geometry whatever the batch.
+        _, error = call(lambda: zoo.ops.conv2d(x, weight, b, stride, padding, dilation))
+        assert isinstance(error, CLEAR_ERRORS), error
+        return
+    inputs = [t.detach().requires_grad_() for t in (x, weight, b) if t is not None]
+    # The reference runs in float64 (torch's float32 path refuses some valid extreme geometries).
+    ref_inputs = [t.detach().double().requires_grad_() for t in inputs]
+    ours, our_error = call(lambda: zoo.ops.conv2d(*inputs[:2], inputs[2] if bias else None, stride, padding, dilation))
+    ref, ref_error = call(lambda: F.conv2d(*ref_inputs[:2], ref_inputs[2] if bias else None, stride, padding, dilation))
+    if ref_error is not None:
+        assert same_refusal(our_error, ref_error), (ref_error, our_error)
+        return
+    assert our_error is None, (our_error, "torch accepted")
+    close(ours, ref.to(dtype))
+    grad = torch.randn_like(ref)
+    ours.backward(grad.to(dtype))
+    ref.backward(grad)
+    for a, r in zip(inputs, ref_inputs):
+        close(a.grad, r.grad.to(dtype))
+
+
+@given(
+    shape=st.one_of(
+        st.tuples(st.integers(0, 6), st.integers(1, 4)),
+        st.tuples(st.integers(0, 4), st.integers(1, 4), st.integers(1, 5)),
+        st.tuples(st.integers(0, 3), st.integers(1, 4), st.integers(1, 4), st.integers(1, 4)),
+        st.sampled_from([(5,), (2, 2, 2, 2, 2)]),
+    ),
+    dtype=dtypes, training=st.booleans(), affine=st.booleans(), running=st.booleans(),
+    momentum=st.sampled_from([0.1, 0.0, 1.0, 0.7]), eps=st.sampled_from([1e-5, 1e-3, 0.0, -1.0]),
+    kind=st.sampled_from(["contiguous", "channels_last", "strided"]),
+)
+def batch_norm_matches_torch(shape, dtype, training, affine, running, momentum, eps, kind):
+    """zoo.ops.batch_norm == F.batch_norm (output, gradients, running statistics), or both refuse."""
+    x = layout(torch.randn(*shape, dtype=torch.float64) * 3 + 1, kind).to(dtype)
+    channels = shape[1] if len(shape) > 1 else 1
+    params = [torch.randn(channels, dtype=torch.float64).to(dtype) for _ in range(2)] if affine else [None, None]
+    # Eval needs running statistics; training may run without them.
+    stats = [torch.randn(channels, dtype=torch.float64).to(dtype), torch.rand(channels, dtype=torch.float64).to(dtype) + 0.5]
+    if training and not running:
+        stats = [None, None]
+    if dtype not in SUPPORTED:
+        _, error = call(lambda: zoo.ops.batch_norm(x, *stats, *params, training, momentum, eps))
+        assert isinstance(error, TypeError), error
+        return
+    ours_in = [x.detach().requires_grad_()] + [p.detach().requires_grad_() if p is not None else None for p in params]
+    ref_in = [t.detach().clone().requires_grad_() if t is not None else None for t in ours_in]
+    ours_stats = [s.clone() if s is not None else None for s in stats]
+    ref_stats = [s.clone() if s is not None else None for s in stats]
+    ours, our_error = call(lambda: zoo.ops.batch_norm(ours_in[0], *ours_stats, *ours_in[1:], training, momentum, eps))
+    ref, ref_error = call(lambda: F.batch_norm(ref_in[0], *ref_stats, *ref_in[1:], training, momentum, eps))
+    if ref_error is not None:
+        assert same_refusal(our_error, ref_error), (ref_error, our_error)
+        return
+    assert our_error is None, (our_error, "torch accepted")
+    close(ours, ref)
+    for a, r in zip(ours_stats, ref_stats):
+        if a is not None:
+            close(a, r)
+    grad = torch.randn_like(ref)
+    ours.backward(grad)
+    ref.backward(grad)
+    for a, r in zip(ours_in, ref_in):
+        if a is not None:
+            close(a.grad, r.grad)
+
+
+@given(
+    c=st.integers(1, 3), cout=st.integers(1, 3), kernel=st.integers(1, 4), stride=st.integers(1, 3),
+    padding=st.one_of(st.integers(0, 2), st.sampled_from(["same", "valid"])), dilation=st.integers(1, 2),
+    padding_mode=st.sampled_from(["zeros", "reflect", "replicate", "circular"]), bias=st.booleans(),
+    n=st.integers(0, 2), size=st.integers(3, 9), batch_norm=st.booleans(), training=st.booleans(),
+)
+def layers_match_torch(c, cout, kernel, stride, padding, dilation, padding_mode, bias, n, size, batch_norm, training):
+    """zoo.nn.Conv2d (+ BatchNorm2d) == torch.nn's with the same weights, or both refuse."""
+    def build(conv, bn):
+        def make():
+            layers = [conv(c, cout, kernel, stride, padding, dilation, bias=bias, padding_mode=padding_mode)]
+            if batch_norm:
+                layers.append(bn(cout))
+            return torch.nn.Sequential(*layers).double().train(training)
+        return call(make)
+
+    ref, ref_error = build(torch.nn.Conv2d, torch.nn.BatchNorm2d)
+    ours, our_error = build(zoo.nn.Conv2d, zoo.nn.BatchNorm2d)
+    if ref_error is not None:
+        assert same_refusal(our_error, ref_error), (ref_error, our_error)
+        return
+    assert our_error is None, our_error
+    ours.load_state_dict(ref.state_dict())
+    x = torch.randn(n, c, size, size, dtype=torch.float64)
+    y, our_error = call(lambda: ours(x))
+    y_ref, ref_error = call(lambda: ref(x))
+    if ref_error is not None:
+        assert same_refusal(our_error, ref_error), (ref_error, our_error)
+        return
+    assert our_error is None, (our_error, "torch accepted")
+    close(y, y_ref)
+    for (name, a), r in zip(ours.state_dict().items(), ref.state_dict().values()):
+        assert torch.allclose(a.double(), r.double(), equal_nan=True), name
+
+
+PROPERTIES = [conv2d_matches_torch, batch_norm_matches_torch, layers_match_torch]
+
+
+def main() -> int:
+    """Run every property with the given budget; a failure raises (exit 1), a crash kills the process."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--examples", type=int, default=200, help="examples per property")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    torch.manual_seed(args.seed)
+    torch.set_num_threads(1)
+    budget = settings(max_examples=args.examples, deadline=None, database=None, derandomize=False,
+                      suppress_health_check=list(HealthCheck), print_blob=True)
+    for prop in PROPERTIES:
+        seed(args.seed)(budget(prop))()
+        print(f"{prop.__name__}: {args.examples} examples passed", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
