@@ -176,9 +176,10 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
     const scalar_t* bp = bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr;
     for_each_chunk(plan, N, [&](int64_t n0, int64_t count) {
       const int64_t cols = count * P;
-      // Scratch slots of the running thread: 0 columns, 1 GEMM output.
-      scalar_t* col = static_cast<scalar_t*>(thread_scratch(0, sizeof(scalar_t) * K * cols));
-      scalar_t* out = static_cast<scalar_t*>(thread_scratch(1, sizeof(scalar_t) * Cout * cols));
+      // Scratch of the running thread: slot 0 columns, 1 GEMM output.
+      const Scratch col_buffer(0, sizeof(scalar_t) * K * cols), out_buffer(1, sizeof(scalar_t) * Cout * cols);
+      scalar_t* col = col_buffer.as<scalar_t>();
+      scalar_t* out = out_buffer.as<scalar_t>();
       if (pointwise) {
         gather_images(xp, n0, count, K, P, col);  // a 1x1 kernel's columns are the pixels themselves
       } else {
@@ -217,9 +218,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
       scalar_t* dxp = need_dx ? dx.mutable_data_ptr<scalar_t>() : nullptr;
       for_each_chunk(plan, N, [&](int64_t n0, int64_t count) {
         const int64_t cols = count * P;
-        // Scratch slots of the running thread: 0 columns, 1 the chunk's output gradient.
-        scalar_t* col = static_cast<scalar_t*>(thread_scratch(0, sizeof(scalar_t) * K * cols));
-        scalar_t* dy_cols = static_cast<scalar_t*>(thread_scratch(1, sizeof(scalar_t) * Cout * cols));
+        // Scratch of the running thread: slot 0 columns, 1 the chunk's output gradient.
+        const Scratch col_buffer(0, sizeof(scalar_t) * K * cols), dy_buffer(1, sizeof(scalar_t) * Cout * cols);
+        scalar_t* col = col_buffer.as<scalar_t>();
+        scalar_t* dy_cols = dy_buffer.as<scalar_t>();
         gather_images(dyp, n0, count, Cout, P, dy_cols);
         const at::Tensor dy_matrix = matrix(dy_cols, Cout, cols, x.options());
         at::Tensor col_matrix = matrix(col, K, cols, x.options());

@@ -1,4 +1,4 @@
-// Memory for the CPU kernels: outputs and per-thread scratch.
+// Memory for the CPU kernels: outputs and per-thread scratch, both bounded.
 //
 // Fresh large allocations are mapped page by page on first touch (and zeroed
 // by the OS), and freeing them unmaps them again. So temporary buffers are
@@ -18,6 +18,7 @@
 #include <memory>
 #include <mutex>
 #include <new>
+#include <string>
 #if defined(__linux__)
 #include <sys/mman.h>
 #endif
@@ -78,15 +79,30 @@ class OutputBlockCache {
   }
 
  private:
-  OutputBlockCache() {
+  OutputBlockCache() : capacity_(capacity_from_env()) {}
+
+  // ZOO_OUTPUT_CACHE_MB: a whole number of MiB from 0 (off) to 1 TiB; default 1024.
+  // Anything else is refused (the first zoo op raises ValueError), never guessed.
+  static size_t capacity_from_env() {
     const char* env = std::getenv("ZOO_OUTPUT_CACHE_MB");
-    capacity_ = (env ? std::strtoull(env, nullptr, 10) : 1024) << 20;
+    if (env == nullptr) return size_t(1024) << 20;
+    const std::string text(env);
+    constexpr size_t kMaxMiB = size_t(1) << 20;
+    size_t mib = 0;
+    bool valid = !text.empty() && text.size() <= 7;
+    for (const char ch : text) {
+      valid = valid && ch >= '0' && ch <= '9';
+      if (valid) mib = mib * 10 + static_cast<size_t>(ch - '0');
+    }
+    TORCH_CHECK_VALUE(valid && mib <= kMaxMiB, "ZOO_OUTPUT_CACHE_MB must be a whole number of MiB from 0 (off) to ",
+                      kMaxMiB, ", got '", text, "'");
+    return mib << 20;
   }
 
   std::mutex mutex_;
   std::multimap<size_t, void*> idle_;
   size_t idle_bytes_ = 0;
-  size_t capacity_ = 0;
+  size_t capacity_;
 };
 
 // An uninitialised output tensor with the given sizes and strides; large ones
@@ -114,23 +130,49 @@ inline at::Tensor empty_output_like(const at::Tensor& x) {
   return empty_output_strided(x.sizes(), x.strides(), x.options());
 }
 
-// A per-thread buffer of at least `bytes` bytes, 64-byte aligned, kept and
-// reused by later calls on the same thread. `slot` tells apart the buffers one
-// kernel needs at once. The contents are undefined on return.
-inline void* thread_scratch(int slot, size_t bytes) {
+// Scratch memory for one use inside a kernel, 64-byte aligned, contents undefined.
+// Up to kRetainedScratchBytes it is a per-thread buffer kept for later calls (no
+// allocation and no page faults in the steady state); a larger request gets a
+// buffer of its own, freed when the Scratch goes out of scope. So a call leaves
+// at most kScratchSlots * kRetainedScratchBytes per thread behind. `slot` tells
+// apart the buffers one kernel holds at once.
+constexpr int kScratchSlots = 2;
+constexpr size_t kRetainedScratchBytes = size_t(32) << 20;
+
+class Scratch {
+ public:
+  Scratch(int slot, size_t bytes) {
+    TORCH_INTERNAL_ASSERT(slot >= 0 && slot < kScratchSlots);
+    if (bytes > kRetainedScratchBytes) {
+      own_ = allocate(bytes);
+      data_ = own_.get();
+      return;
+    }
+    thread_local std::array<Buffer, kScratchSlots> kept;
+    thread_local std::array<size_t, kScratchSlots> kept_bytes{};
+    if (kept_bytes[slot] < bytes) {
+      kept[slot].reset();
+      kept[slot] = allocate(bytes);
+      kept_bytes[slot] = bytes;
+    }
+    data_ = kept[slot].get();
+  }
+
+  template <typename T>
+  T* as() const {
+    return reinterpret_cast<T*>(data_);
+  }
+
+ private:
   struct AlignedDelete {
     void operator()(std::byte* p) const { ::operator delete[](p, std::align_val_t(64)); }
   };
-  constexpr int kSlots = 4;
-  thread_local std::array<std::unique_ptr<std::byte[], AlignedDelete>, kSlots> buffers;
-  thread_local std::array<size_t, kSlots> capacity{};
-  TORCH_INTERNAL_ASSERT(slot >= 0 && slot < kSlots);
-  if (capacity[slot] < bytes) {
-    buffers[slot].reset();
-    buffers[slot].reset(new (std::align_val_t(64)) std::byte[bytes]);
-    capacity[slot] = bytes;
-  }
-  return buffers[slot].get();
-}
+  using Buffer = std::unique_ptr<std::byte[], AlignedDelete>;
+
+  static Buffer allocate(size_t bytes) { return Buffer(new (std::align_val_t(64)) std::byte[bytes]); }
+
+  Buffer own_;
+  std::byte* data_ = nullptr;
+};
 
 }  // namespace zoo::cpu
