@@ -13,6 +13,7 @@ import zoo.nn
 from zoo.models.dnn import DNN
 from zoo.models.layers import init_weights, make_activation, width_factor
 from zoo.models.registry import register_model
+from zoo.ops.conv2d import output_size
 
 __all__ = ["CNN", "ConvBlock"]  # and their presets, registered below
 
@@ -84,7 +85,7 @@ class CNN(nn.Module):
             if batch_norm:
                 layers.append(zoo.nn.BatchNorm2d(block.channels * factor))
             layers.append(make_activation(activation, alpha, pieces))
-            height, width = (s + 2 * block.padding - block.kernel + 1 for s in (height, width))
+            height, width = (output_size(s, block.kernel, 1, block.padding, 1) for s in (height, width))
             if block.pool > 1:
                 layers.append(nn.MaxPool2d(block.pool))
                 height, width = height // block.pool, width // block.pool
