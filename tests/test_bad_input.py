@@ -151,7 +151,7 @@ def test_meta_tensors_get_shapes_from_the_fake_kernels():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 def test_cpu_cuda_mix_is_refused():
-    with pytest.raises(ValueError, match="is on cuda:0 but the input is on cpu"):
+    with pytest.raises(ValueError, match="weight is on cuda:0 but x is on cpu"):
         conv(X, W.cuda())
-    with pytest.raises(ValueError, match="is on cpu but the input is on cuda"):
+    with pytest.raises(ValueError, match="weight is on cpu but x is on cuda"):
         bn(torch.randn(4, 3).cuda(), weight=torch.randn(3))

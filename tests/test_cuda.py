@@ -116,10 +116,22 @@ def test_layers_move_to_cuda_unchanged():
 
 def test_cross_device_inputs_are_refused():
     x = torch.randn(2, 3, 8, 8, device="cuda")
-    with pytest.raises(ValueError, match="weight is on cpu but the input is on cuda"):
+    with pytest.raises(ValueError, match="weight is on cpu but x is on cuda"):
         zoo.ops.conv2d(x, torch.randn(4, 3, 3, 3))
     with pytest.raises(ValueError, match="running_mean is on cpu"):
         zoo.ops.batch_norm(x, torch.zeros(3), torch.ones(3, device="cuda"), training=False)
     if torch.cuda.device_count() > 1:
         with pytest.raises(ValueError, match="cuda:1"):
             zoo.ops.conv2d(x, torch.randn(4, 3, 3, 3, device="cuda:1"))
+
+
+def test_empty_batches_like_torch_cuda():
+    x = torch.randn(0, 3, 8, 8, device="cuda", requires_grad=True)
+    w = torch.randn(4, 3, 3, 3, device="cuda", requires_grad=True)
+    y = zoo.ops.conv2d(x, w, None, 1, 1)
+    assert y.shape == (0, 4, 8, 8) and y.is_cuda
+    y.sum().backward()
+    assert torch.equal(w.grad, torch.zeros_like(w))
+    rm, rv = torch.zeros(3, device="cuda"), torch.ones(3, device="cuda")
+    assert zoo.ops.batch_norm(x.detach(), rm, rv, training=True).shape == x.shape
+    assert torch.equal(rm, torch.zeros(3, device="cuda")) and torch.equal(rv, torch.ones(3, device="cuda"))
