@@ -149,3 +149,25 @@ def test_layer_is_drop_in_for_torch(kwargs):
 def test_layer_rejects_groups():
     with pytest.raises(NotImplementedError, match="groups=2"):
         zoo.nn.Conv2d(4, 4, 3, groups=2)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        ((1, 4, 400, 400), (3, 3, 3), 1, 1, 1),  # (Cout, kh, kw), stride, padding, dilation
+        ((2, 4, 401, 399), (2, 3, 5), 2, 3, 2),
+        ((1, 64, 300, 300), (3, 1, 1), 1, 0, 1),  # pointwise: the pixels are the columns
+    ],
+    ids=str,
+)
+def test_images_too_large_for_one_buffer_go_in_row_blocks(case):
+    # One image's column matrix is > 16 MiB in float64 here, so the kernel splits it into blocks of output rows.
+    shape, (cout, kh, kw), stride, padding, dilation = case
+    x = torch.randn(*shape, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(cout, shape[1], kh, kw, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(cout, dtype=torch.float64, requires_grad=True)
+    grad_y = torch.randn_like(torch.nn.functional.conv2d(x, weight, bias, stride, padding, dilation))
+    ours = torch_grads(lambda a, b, c: zoo.ops.conv2d(a, b, c, stride, padding, dilation), x, weight, bias, grad_y, True)
+    ref = torch_grads(lambda a, b, c: torch.nn.functional.conv2d(a, b, c, stride, padding, dilation), x, weight, bias, grad_y, True)
+    for o, r in zip(ours, ref):
+        assert_close(o, r, scale=10)

@@ -56,3 +56,21 @@ def test_a_good_output_cache_setting_works():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env={**os.environ, "ZOO_OUTPUT_CACHE_MB": "16"}, timeout=120)
     assert proc.returncode == 0 and "512, 1024" in proc.stdout, proc.stderr
+
+
+def test_peak_memory_of_a_huge_padded_image_is_its_output_plus_bounded_scratch():
+    # A 3x3 image padded by 2000 under a 5x5 kernel has 3999 x 3999 output pixels (61 MiB); its column matrix
+    # would be 25 times that. Row blocks keep the scratch to a few 16 MiB buffers.
+    code = """
+import resource, torch, zoo
+torch.set_num_threads(1)
+zoo.ops.conv2d(torch.randn(1, 1, 4, 4), torch.randn(1, 1, 3, 3))
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+y = zoo.ops.conv2d(torch.randn(1, 1, 3, 3), torch.randn(1, 1, 5, 5), None, 1, 2000)
+assert y.shape == (1, 1, 3999, 3999)
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 - before)
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "ZOO_OUTPUT_CACHE_MB": "0"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert float(proc.stdout) < 61 + 80, proc.stdout

@@ -53,87 +53,131 @@ void check_device(const at::Tensor& x, const at::Tensor& weight) {
                     x.device(), " and weight on ", weight.device());
 }
 
-// How the threads share the work, and how many images go in one GEMM.
+// A piece of the batch that one GEMM handles: `count` whole images from n0, or,
+// when one image's column matrix would pass the buffer budget, output rows
+// [row0, row0 + rows) of the single image n0. Either way its columns are
+// count * rows * Wo output pixels.
+struct Chunk {
+  int64_t n0, count, row0, rows;
+};
+
+// How the threads share the work, and how large a chunk is.
 struct ChunkPlan {
   bool threads_over_chunks;  // small layers: one chunk per thread at a time
-  int64_t images;            // per chunk
+  int64_t images;            // per chunk (1 when an image is split into row blocks)
+  int64_t rows;              // output rows per chunk (Ho for whole images)
   int64_t count;             // chunks
 };
 
-ChunkPlan plan_chunks(int64_t N, int64_t K, int64_t P, int64_t Cout, size_t element_size) {
+// Column (and GEMM output) bytes per chunk when images are processed in sequence:
+// small enough to stay cache-resident, and a bound on the scratch a call needs.
+constexpr int64_t kMaxBufferBytes = int64_t(16) << 20;
+
+ChunkPlan plan_chunks(int64_t N, const Conv2dGeometry& g, size_t element_size) {
+  const int64_t K = g.K(), P = g.P(), Cout = g.Cout;
   const int64_t per_image_flops = 2 * Cout * K * P;
   const int64_t threads = at::get_num_threads();
-  int64_t images;
-  bool threads_over_chunks = per_image_flops < (int64_t(4) << 20) && threads > 1;
-  if (threads_over_chunks) {
+  if (per_image_flops < (int64_t(4) << 20) && threads > 1) {
     // ~2048 columns per GEMM, and at least two chunks per thread for balance.
-    images = std::clamp<int64_t>(2048 / P, 1, std::max<int64_t>(1, N / (2 * threads)));
-  } else {
-    // Columns bounded so the column matrix stays cache-resident.
-    constexpr int64_t kMaxBufferBytes = int64_t(16) << 20;
-    images = std::clamp<int64_t>(kMaxBufferBytes / (std::max(K, Cout) * P * static_cast<int64_t>(element_size)), 1, N);
+    const int64_t images = std::clamp<int64_t>(2048 / P, 1, std::max<int64_t>(1, N / (2 * threads)));
+    return {true, images, g.Ho, (N + images - 1) / images};
   }
-  return {threads_over_chunks, images, (N + images - 1) / images};
+  const int64_t row_bytes = std::max(K, Cout) * g.Wo * static_cast<int64_t>(element_size);
+  const int64_t rows = std::clamp<int64_t>(kMaxBufferBytes / row_bytes, 1, g.Ho);
+  if (rows < g.Ho) return {false, 1, rows, N * ((g.Ho + rows - 1) / rows)};
+  const int64_t images = std::clamp<int64_t>(kMaxBufferBytes / (row_bytes * g.Ho), 1, N);
+  return {false, images, g.Ho, (N + images - 1) / images};
 }
 
-// Runs body(n0, count) for every chunk, with the threads used as the plan says.
+// The c-th chunk of the plan.
+Chunk chunk_at(const ChunkPlan& plan, int64_t N, int64_t Ho, int64_t c) {
+  if (plan.rows < Ho) {
+    const int64_t blocks = (Ho + plan.rows - 1) / plan.rows;
+    const int64_t row0 = (c % blocks) * plan.rows;
+    return {c / blocks, 1, row0, std::min(plan.rows, Ho - row0)};
+  }
+  const int64_t n0 = c * plan.images;
+  return {n0, std::min(plan.images, N - n0), 0, Ho};
+}
+
+// Runs body(chunk) for every chunk, with the threads used as the plan says.
 template <typename Body>
-void for_each_chunk(const ChunkPlan& plan, int64_t N, const Body& body) {
+void for_each_chunk(const ChunkPlan& plan, int64_t N, int64_t Ho, const Body& body) {
   if (!plan.threads_over_chunks) {
-    for (int64_t n0 = 0; n0 < N; n0 += plan.images) body(n0, std::min(plan.images, N - n0));
+    for (int64_t c = 0; c < plan.count; ++c) body(chunk_at(plan, N, Ho, c));
     return;
   }
   at::parallel_for(0, plan.count, 1, [&](int64_t begin, int64_t end) {
     SequentialBlas sequential;
-    for (int64_t c = begin; c < end; ++c) {
-      const int64_t n0 = c * plan.images;
-      body(n0, std::min(plan.images, N - n0));
-    }
+    for (int64_t c = begin; c < end; ++c) body(chunk_at(plan, N, Ho, c));
   });
 }
 
-// Copies images [n0, n0 + count) of a (N, rows, P) tensor side by side into a (rows, count * P) matrix.
+// The geometry of a chunk's output rows: the same convolution with Ho = rows and the
+// padding shifted so that its output row 0 is the image's row row0 (it may go negative).
+Conv2dGeometry chunk_geometry(const Conv2dGeometry& g, const Chunk& c) {
+  Conv2dGeometry block = g;
+  block.Ho = c.rows;
+  block.ph = g.ph - c.row0 * g.sh;
+  return block;
+}
+
+// Copies the chunk's part of a (N, channels, P) tensor, images side by side, into a
+// (channels, count * chunk pixels) matrix.
 template <typename scalar_t>
-void gather_images(const scalar_t* src, int64_t n0, int64_t count, int64_t rows, int64_t P, scalar_t* dst) {
-  at::parallel_for(0, count * rows, std::max<int64_t>(1, 16384 / P), [&](int64_t begin, int64_t end) {
+void gather_images(const scalar_t* src, const Chunk& c, int64_t channels, int64_t P, int64_t Wo, scalar_t* dst) {
+  const int64_t length = c.rows * Wo, offset = c.row0 * Wo;
+  at::parallel_for(0, c.count * channels, std::max<int64_t>(1, 16384 / length), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t b = i / rows, r = i % rows;
-      std::copy_n(src + ((n0 + b) * rows + r) * P, P, dst + r * count * P + b * P);
+      const int64_t b = i / channels, r = i % channels;
+      std::copy_n(src + ((c.n0 + b) * channels + r) * P + offset, length, dst + (r * c.count + b) * length);
     }
   });
 }
 
 // The inverse of gather_images, adding bias[r] to every value of row r when bias is given.
 template <typename scalar_t>
-void scatter_images(const scalar_t* src, int64_t n0, int64_t count, int64_t rows, int64_t P, const scalar_t* bias,
-                    scalar_t* dst) {
-  at::parallel_for(0, count * rows, std::max<int64_t>(1, 16384 / P), [&](int64_t begin, int64_t end) {
+void scatter_images(const scalar_t* src, const Chunk& c, int64_t channels, int64_t P, int64_t Wo,
+                    const scalar_t* bias, scalar_t* dst) {
+  const int64_t length = c.rows * Wo, offset = c.row0 * Wo;
+  at::parallel_for(0, c.count * channels, std::max<int64_t>(1, 16384 / length), [&](int64_t begin, int64_t end) {
     for (int64_t i = begin; i < end; ++i) {
-      const int64_t b = i / rows, r = i % rows;
-      const scalar_t* from = src + r * count * P + b * P;
-      scalar_t* to = dst + ((n0 + b) * rows + r) * P;
+      const int64_t b = i / channels, r = i % channels;
+      const scalar_t* from = src + (r * c.count + b) * length;
+      scalar_t* to = dst + ((c.n0 + b) * channels + r) * P + offset;
       const scalar_t add = bias ? bias[r] : scalar_t(0);
 #pragma omp simd
-      for (int64_t p = 0; p < P; ++p) to[p] = from[p] + add;
+      for (int64_t p = 0; p < length; ++p) to[p] = from[p] + add;
     }
   });
 }
 
-// im2col of images [n0, n0 + count) side by side into col (K, count * P), in parallel over images.
+// The chunk's column matrix (K, count * chunk pixels): its pixels themselves for a
+// pointwise convolution, else im2col in parallel over images.
 template <typename scalar_t>
-void im2col_chunk(const scalar_t* x, const Conv2dGeometry& g, int64_t n0, int64_t count, scalar_t* col) {
-  const int64_t image = g.C * g.H * g.W, ld = count * g.P();
-  at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) im2col(x + (n0 + b) * image, g, col + b * g.P(), ld);
+void columns(const scalar_t* x, const Conv2dGeometry& g, const Chunk& c, scalar_t* col) {
+  if (g.pointwise()) {
+    gather_images(x, c, g.K(), g.P(), g.Wo, col);
+    return;
+  }
+  const Conv2dGeometry block = chunk_geometry(g, c);
+  const int64_t image = g.C * g.H * g.W, length = block.P(), ld = c.count * length;
+  at::parallel_for(0, c.count, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) im2col(x + (c.n0 + b) * image, block, col + b * length, ld);
   });
 }
 
-// dx[n0 + b] += col2im(columns of image b), in parallel over images.
+// dx += the chunk's input gradient from its column gradients (the inverse of columns).
 template <typename scalar_t>
-void col2im_chunk(const scalar_t* col, const Conv2dGeometry& g, int64_t n0, int64_t count, scalar_t* dx) {
-  const int64_t image = g.C * g.H * g.W, ld = count * g.P();
-  at::parallel_for(0, count, 1, [&](int64_t begin, int64_t end) {
-    for (int64_t b = begin; b < end; ++b) col2im_add(col + b * g.P(), ld, g, dx + (n0 + b) * image);
+void add_column_gradients(const scalar_t* col, const Conv2dGeometry& g, const Chunk& c, scalar_t* dx) {
+  if (g.pointwise()) {
+    scatter_images(col, c, g.K(), g.P(), g.Wo, static_cast<const scalar_t*>(nullptr), dx);  // rows are disjoint
+    return;
+  }
+  const Conv2dGeometry block = chunk_geometry(g, c);
+  const int64_t image = g.C * g.H * g.W, length = block.P(), ld = c.count * length;
+  at::parallel_for(0, c.count, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t b = begin; b < end; ++b) col2im_add(col + b * length, ld, block, dx + (c.n0 + b) * image);
   });
 }
 
@@ -168,26 +212,21 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
   const at::Tensor w = weight_in.contiguous().view({Cout, K});
   const at::Tensor bias = checks::contiguous_if_given(bias_in);
   at::Tensor y = empty_output({N, Cout, g.Ho, g.Wo}, x.options());
-  const ChunkPlan plan = plan_chunks(N, K, P, Cout, x.element_size());
-  const bool pointwise = g.pointwise();
+  const ChunkPlan plan = plan_chunks(N, g, x.element_size());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_forward", [&] {
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* yp = y.mutable_data_ptr<scalar_t>();
     const scalar_t* bp = bias.defined() ? bias.const_data_ptr<scalar_t>() : nullptr;
-    for_each_chunk(plan, N, [&](int64_t n0, int64_t count) {
-      const int64_t cols = count * P;
+    for_each_chunk(plan, N, g.Ho, [&](const Chunk& c) {
+      const int64_t cols = c.count * c.rows * g.Wo;
       // Scratch of the running thread: slot 0 columns, 1 GEMM output.
       const Scratch col_buffer(0, sizeof(scalar_t) * K * cols), out_buffer(1, sizeof(scalar_t) * Cout * cols);
       scalar_t* col = col_buffer.as<scalar_t>();
       scalar_t* out = out_buffer.as<scalar_t>();
-      if (pointwise) {
-        gather_images(xp, n0, count, K, P, col);  // a 1x1 kernel's columns are the pixels themselves
-      } else {
-        im2col_chunk(xp, g, n0, count, col);
-      }
+      columns(xp, g, c, col);
       at::Tensor out_matrix = matrix(out, Cout, cols, x.options());
       at::mm_out(out_matrix, w, matrix(col, K, cols, x.options()));
-      scatter_images(out, n0, count, Cout, P, bp, yp);
+      scatter_images(out, c, Cout, P, g.Wo, bp, yp);
     });
   });
   return y;
@@ -204,8 +243,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
   const at::Tensor x = x_in.contiguous();
   const at::Tensor dy = grad_y.contiguous();
   const at::Tensor w = weight_in.contiguous().view({Cout, K});
-  const bool pointwise = g.pointwise();
-  const ChunkPlan plan = plan_chunks(N, K, P, Cout, x.element_size());
+  const ChunkPlan plan = plan_chunks(N, g, x.element_size());
 
   at::Tensor dx = need_dx ? empty_output({N, g.C, g.H, g.W}, x.options()).zero_() : at::empty({0}, x.options());
   // One dW accumulator per thread that runs chunks, summed at the end.
@@ -216,30 +254,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
       const scalar_t* xp = x.const_data_ptr<scalar_t>();
       const scalar_t* dyp = dy.const_data_ptr<scalar_t>();
       scalar_t* dxp = need_dx ? dx.mutable_data_ptr<scalar_t>() : nullptr;
-      for_each_chunk(plan, N, [&](int64_t n0, int64_t count) {
-        const int64_t cols = count * P;
+      for_each_chunk(plan, N, g.Ho, [&](const Chunk& c) {
+        const int64_t cols = c.count * c.rows * g.Wo;
         // Scratch of the running thread: slot 0 columns, 1 the chunk's output gradient.
         const Scratch col_buffer(0, sizeof(scalar_t) * K * cols), dy_buffer(1, sizeof(scalar_t) * Cout * cols);
         scalar_t* col = col_buffer.as<scalar_t>();
         scalar_t* dy_cols = dy_buffer.as<scalar_t>();
-        gather_images(dyp, n0, count, Cout, P, dy_cols);
+        gather_images(dyp, c, Cout, P, g.Wo, dy_cols);
         const at::Tensor dy_matrix = matrix(dy_cols, Cout, cols, x.options());
         at::Tensor col_matrix = matrix(col, K, cols, x.options());
         if (need_dw) {
-          if (pointwise) {
-            gather_images(xp, n0, count, K, P, col);
-          } else {
-            im2col_chunk(xp, g, n0, count, col);
-          }
+          columns(xp, g, c, col);
           dw_partial[plan.threads_over_chunks ? at::get_thread_num() : 0].addmm_(dy_matrix, col_matrix.t());  // dW += dy @ col^T
         }
         if (need_dx) {
           at::mm_out(col_matrix, w.t(), dy_matrix);  // dcol = W^T @ dy_chunk, reusing the column buffer
-          if (pointwise) {
-            scatter_images(col, n0, count, K, P, static_cast<const scalar_t*>(nullptr), dxp);
-          } else {
-            col2im_chunk(col, g, n0, count, dxp);
-          }
+          add_column_gradients(col, g, c, dxp);
         }
       });
     });
