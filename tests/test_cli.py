@@ -133,3 +133,25 @@ def test_usage_errors(root, tmp_path, capsys):
         main(["train", "mnist_cnn", "--model-arg", "novalue"])
     assert exc.value.code == 2
     assert main(["eval", str(tmp_path / "missing.pt")]) == 1
+
+
+@pytest.mark.parametrize("value, on", [("False", False), ("false", False), ("true", True), ("True", True)])
+def test_model_arg_false_means_false(root, tmp_path, value, on):
+    out = tmp_path / "run"
+    assert main(train_args(root, out, "--epochs", "1", "--max-batches", "1", "--model-arg", f"batch_norm={value}")) == 0
+    assert json.loads((out / "config.json").read_text())["model"]["args"]["batch_norm"] is on
+    state = torch.load(out / "checkpoint.pt", weights_only=True)["state_dict"]
+    assert any("running_mean" in key for key in state) is on
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("batch_norm=maybe", "emnist_dnn_2x100: model argument batch_norm='maybe': expected bool"),
+    ("foo=1", "emnist_dnn_2x100 has no model argument 'foo'; it takes"),
+    ("hidden=-5", "emnist_dnn_2x100: model argument hidden='-5': expected Sequence[int]"),
+    ("hidden=[0]", "hidden must be layer widths >= 1, got [0]"),
+])
+def test_bad_model_arg_is_one_line(root, tmp_path, capsys, arg, message):
+    assert main(train_args(root, tmp_path / "run", "--epochs", "1", "--model-arg", arg)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("zoo: error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()

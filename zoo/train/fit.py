@@ -124,11 +124,13 @@ def fit(
     if config.threads:
         torch.set_num_threads(config.threads)
     device = torch.device(config.device)
+    model_spec, data_spec = _model_spec(config), _data_spec(config)
+    with torch.device("meta"):  # every model argument checked before the slow data loading; no memory, no RNG
+        create_model(model_spec["name"], **model_spec["args"])
 
     train_set = _load_data(config, "train")
     val_set = _load_data(config, "val") if config.val_size != 0 else None
     num_classes = dataset_info(config.dataset).num_classes
-    model_spec, data_spec = _model_spec(config), _data_spec(config)
 
     seed_everything(config.seed)
     model = create_model(model_spec["name"], **model_spec["args"]).to(device)
