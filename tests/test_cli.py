@@ -155,3 +155,28 @@ def test_bad_model_arg_is_one_line(root, tmp_path, capsys, arg, message):
     err = capsys.readouterr().err
     assert err.startswith("zoo: error: ") and message in err and err.count("\n") == 1, err
     assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_user_errors_are_one_line_never_a_traceback(root, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    assert main(train_args(root, run, "--epochs", "1", "--max-batches", "1")) == 0
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cases = [
+        (train_args(root, tmp_path / "a", "--device", "banana"), "unknown device 'banana'"),
+        (train_args(root, tmp_path / "b", "--device", "cuda"), "device 'cuda': "),
+        (["eval", str(run), "--data-dir", root, "--device", "banana"], "unknown device 'banana'"),
+        (["eval", str(run), "--data-dir", root, "--device", "cuda"], "use --device cpu"),
+        (train_args(root, tmp_path / "c", "--schedule", "step", "--milestones", "-3"), "milestones must be epochs >= 1"),
+        (train_args(root, tmp_path / "d", "--threads", "0"), "threads must be >= 1"),
+        (["eval", str(run), "--data-dir", root, "--batch-size", "0"], "--batch-size must be >= 1"),
+        (["eval", str(run), "--data-dir", root, "--threads", "-1"], "--threads must be >= 1"),
+        (["predict", str(tmp_path / "m.onnx"), "x.png", "--top-k", "0"], "--top-k must be >= 1"),
+        (["study", "mnist-bn-study", "--epochs", "0"], "--epochs must be >= 1"),
+        (train_args(str(tmp_path / "nodata"), tmp_path / "e"), "--data-dir DIR or $ZOO_DATA"),
+        (train_args(root, tmp_path / "f.txt"), "f.txt"),
+    ]
+    (tmp_path / "f.txt").write_text("a file where the run directory should go")
+    for argv, message in cases:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith("zoo: error: ") and message in err and err.count("\n") == 1, (argv, err)

@@ -32,7 +32,7 @@ import numpy as np
 from .download import download_file
 from .idx import read_idx
 from .info import dataset_info
-from .paths import find_file
+from .paths import MISSING_DATA_HINT, find_file
 from .validate import check_split
 
 __all__ = ["SUBDIRS", "IDX_FILES", "NPZ_FILES", "load_emnist_balanced", "load_emnist_npz", "load_emnist_idx"]
@@ -140,7 +140,7 @@ def _locate(root: Path, file: str, download: bool) -> Path:
     raise FileNotFoundError(
         f"emnist-balanced: {file}.gz not found (looked for {tried}; the npz layout "
         f"{root / SUBDIRS[0] / NPZ_FILES['train']} is missing too); "
-        "put the files there, set ZOO_DATA / root, or pass download=True"
+        + MISSING_DATA_HINT
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from zoo.command import Command, add_data_dir, add_device, add_json, add_split, add_threads
+from zoo.command import Command, add_data_dir, add_device, add_json, add_split, add_threads, require_positive
 from zoo.data import DATASETS
 from zoo.models import model_config
 from zoo.models.arguments import parse_model_arg
@@ -158,6 +158,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 def eval_command(args: argparse.Namespace) -> int:
     """Carry out ``zoo eval`` with parsed ``args``; returns the exit status."""
+    require_positive(args, "batch_size", "max_batches", "threads")
     if args.threads:
         torch.set_num_threads(args.threads)
     result, checkpoint = evaluate_checkpoint(

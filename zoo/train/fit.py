@@ -18,6 +18,7 @@ from zoo.data import ImageDataset, dataset_info, get_dataset
 from zoo.models import create_model
 from zoo.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from zoo.train.config import RUNTIME_FIELDS, TrainConfig
+from zoo.train.device import resolve_device
 from zoo.files import write_json
 from zoo.train.loop import (
     DivergenceError,
@@ -123,7 +124,7 @@ def fit(
     run_dir.mkdir(parents=True, exist_ok=True)
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = torch.device(config.device)
+    device = resolve_device(config.device)
     model_spec, data_spec = _model_spec(config), _data_spec(config)
     with torch.device("meta"):  # every model argument checked before the slow data loading; no memory, no RNG
         create_model(model_spec["name"], **model_spec["args"])
