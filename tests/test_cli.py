@@ -160,6 +160,7 @@ def test_bad_model_arg_is_one_line(root, tmp_path, capsys, arg, message):
 def test_user_errors_are_one_line_never_a_traceback(root, tmp_path, capsys, monkeypatch):
     run = tmp_path / "run"
     assert main(train_args(root, run, "--epochs", "1", "--max-batches", "1")) == 0
+    capsys.readouterr()  # random data: the run's own chance-level warning
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     cases = [
         (train_args(root, tmp_path / "a", "--device", "banana"), "unknown device 'banana'"),
@@ -180,3 +181,12 @@ def test_user_errors_are_one_line_never_a_traceback(root, tmp_path, capsys, monk
         assert main(argv) == 1, argv
         err = capsys.readouterr().err
         assert err.startswith("zoo: error: ") and message in err and err.count("\n") == 1, (argv, err)
+
+
+def test_chance_level_run_is_reported(root, tmp_path, capsys):
+    # The generated images are noise: no model can beat chance on them.
+    out = tmp_path / "run"
+    assert main(train_args(root, out, "--epochs", "1")) == 0
+    err = capsys.readouterr().err
+    assert "zoo: warning: emnist_dnn_2x100 on mnist: test accuracy" in err and "at chance level" in err
+    assert "at chance level" in json.loads((out / "results.json").read_text())["warnings"][0]
