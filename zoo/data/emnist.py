@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.archives import zip_damage
+
 from .download import download_file
 from .idx import read_idx
 from .info import dataset_info
@@ -91,6 +93,9 @@ def load_emnist_npz(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         path = folder / file
         if not path.is_file():
             raise FileNotFoundError(f"{path}: file not found (the npz layout needs {sorted(NPZ_FILES.values())})")
+        damage = zip_damage(path)  # before numpy parses a possibly damaged header
+        if damage is not None:
+            raise ValueError(f"{path}: damaged npz file: {damage}")
         try:
             with np.load(path, allow_pickle=False) as npz:
                 inputs, targets = npz["inputs"], npz["targets"]

@@ -20,7 +20,6 @@ one :class:`CheckpointError` naming it. Checkpoints saved without CRCs
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +27,7 @@ import torch
 from torch import nn
 
 from zoo.models import create_model
+from zoo.archives import zip_damage, zip_without_crcs
 from zoo.files import atomic_write
 
 __all__ = ["CHECKPOINT_NAME", "FORMAT", "CheckpointError", "checkpoint_path", "save_checkpoint",
@@ -70,21 +70,13 @@ def _one_line(err: Exception) -> str:
 
 
 def _verify(path: Path) -> None:
-    # Read every record through zipfile, which checks each one's CRC-32 (torch.load does not).
-    try:
-        with zipfile.ZipFile(path) as archive:
-            records = archive.infolist()
-            if records and all(r.CRC == 0 for r in records if r.file_size):
-                raise CheckpointError(f"{path}: saved without CRC-32 checksums, so it cannot be verified; "
-                                      "save it again with torch.serialization.set_crc32_options(True)")
-            bad = archive.testzip()
-    except CheckpointError:
-        raise
-    except Exception as err:  # whatever a damaged archive makes zipfile raise, the file is unreadable
-        raise CheckpointError(f"{path}: not a readable zoo checkpoint: damaged (truncated or overwritten) "
-                              f"or another kind of file ({_one_line(err)})") from None
-    if bad is not None:
-        raise CheckpointError(f"{path}: damaged checkpoint: its record {bad!r} fails its CRC-32 check")
+    # torch.load does not check the records' CRC-32s; zipfile does.
+    if zip_without_crcs(path):
+        raise CheckpointError(f"{path}: saved without CRC-32 checksums, so it cannot be verified; "
+                              "save it again with torch.serialization.set_crc32_options(True)")
+    damage = zip_damage(path)
+    if damage is not None:
+        raise CheckpointError(f"{path}: damaged checkpoint: {damage}")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
