@@ -7,7 +7,7 @@ import json
 
 import torch
 
-from zoo.command import Command, add_data_dir, add_json, add_split, add_threads
+from zoo.command import Command, add_data_dir, add_json, add_split, add_threads, require_positive
 from zoo.export.opsets import DEFAULT_OPSET, MIN_OPSET, check_opset
 from zoo.export.predict import model_split
 from zoo.export.validate import DEFAULT_ATOL, random_images, report_path, validate_export
@@ -54,11 +54,9 @@ def export_command(args: argparse.Namespace) -> int:
     """Carry out ``zoo export`` with parsed ``args``: export, validate, report; 1 if validation fails."""
     from zoo.export.onnx_export import export_model, load_for_export  # the exporter: slow to import
 
+    require_positive(args, "samples", "random", "batch_size", "threads")
     if args.threads:
         torch.set_num_threads(args.threads)
-    for name in ("samples", "random", "batch_size"):
-        if getattr(args, name) is not None and getattr(args, name) < 1:
-            raise ValueError(f"--{name.replace('_', '-')} must be >= 1")
     if args.batch1_samples < 0 or not args.atol >= 0:
         raise ValueError("--batch1-samples and --atol must be >= 0")
     check_opset(args.opset)  # before the slow steps

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-import pickle
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
@@ -45,15 +44,9 @@ def checkpoint_model(path: str | Path) -> tuple[nn.Module, ModelInfo]:
 
     Raises:
         FileNotFoundError: no checkpoint there.
-        ValueError: the file is not a readable zoo checkpoint.
+        ValueError: the file is damaged or not a zoo checkpoint (:class:`zoo.train.CheckpointError`).
     """
-    try:
-        checkpoint = load_checkpoint(path)
-    except (pickle.UnpicklingError, RuntimeError, OSError, EOFError) as err:
-        if isinstance(err, FileNotFoundError):
-            raise
-        # torch.load's own messages for a truncated or foreign file do not name it.
-        raise ValueError(f"{path}: not a readable zoo checkpoint ({type(err).__name__}: {str(err)[:200]})") from None
+    checkpoint = load_checkpoint(path)
     model = model_from_checkpoint(checkpoint)
     data = checkpoint["data"]
     info = ModelInfo(

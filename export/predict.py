@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from zoo.command import Command, add_data_dir, add_json, add_split
+from zoo.command import Command, add_data_dir, add_json, add_split, require_positive
 from zoo.export.metadata import INPUT_NAME, ModelInfo, from_props
 from zoo.export.session import open_session
 
@@ -114,11 +114,13 @@ class Classifier:
         return np.concatenate(parts) if parts else np.zeros((0, len(self.info.classes)), np.float32)
 
     def predict_files(self, paths: Sequence[str | Path], top_k: int = 3) -> list[Prediction]:
-        """The ``top_k`` classes and softmax probabilities of each image file."""
+        """The ``top_k`` classes (at least 1) and softmax probabilities of each image file."""
+        if top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {top_k}")
         channels, height, width = self.info.input_shape
         images = np.stack([read_image(p, channels, (height, width)) for p in paths])
         probabilities = _softmax(self.logits(images))
-        k = max(1, min(top_k, len(self.info.classes)))
+        k = min(top_k, len(self.info.classes))
         return [
             Prediction(str(path), [(self.info.classes[i], float(row[i])) for i in np.argsort(-row, kind="stable")[:k]])
             for path, row in zip(paths, probabilities)
@@ -174,6 +176,7 @@ def predict_command(args: argparse.Namespace) -> int:
     """Carry out a parsed prediction command; returns the exit status."""
     if bool(args.images) == (args.dataset is not None):
         raise ValueError("give IMAGE files or --dataset (one of the two)")
+    require_positive(args, "top_k", "batch_size")
     classifier = Classifier(args.model, args.provider)
     if args.images:
         predictions = classifier.predict_files(args.images, args.top_k)

@@ -133,3 +133,60 @@ def test_usage_errors(root, tmp_path, capsys):
         main(["train", "mnist_cnn", "--model-arg", "novalue"])
     assert exc.value.code == 2
     assert main(["eval", str(tmp_path / "missing.pt")]) == 1
+
+
+@pytest.mark.parametrize("value, on", [("False", False), ("false", False), ("true", True), ("True", True)])
+def test_model_arg_false_means_false(root, tmp_path, value, on):
+    out = tmp_path / "run"
+    assert main(train_args(root, out, "--epochs", "1", "--max-batches", "1", "--model-arg", f"batch_norm={value}")) == 0
+    assert json.loads((out / "config.json").read_text())["model"]["args"]["batch_norm"] is on
+    state = torch.load(out / "checkpoint.pt", weights_only=True)["state_dict"]
+    assert any("running_mean" in key for key in state) is on
+
+
+@pytest.mark.parametrize("arg, message", [
+    ("batch_norm=maybe", "emnist_dnn_2x100: model argument batch_norm='maybe': expected bool"),
+    ("foo=1", "emnist_dnn_2x100 has no model argument 'foo'; it takes"),
+    ("hidden=-5", "emnist_dnn_2x100: model argument hidden='-5': expected Sequence[int]"),
+    ("hidden=[0]", "hidden must be layer widths >= 1, got [0]"),
+])
+def test_bad_model_arg_is_one_line(root, tmp_path, capsys, arg, message):
+    assert main(train_args(root, tmp_path / "run", "--epochs", "1", "--model-arg", arg)) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("zoo: error: ") and message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "run" / "checkpoint.pt").exists()
+
+
+def test_user_errors_are_one_line_never_a_traceback(root, tmp_path, capsys, monkeypatch):
+    run = tmp_path / "run"
+    assert main(train_args(root, run, "--epochs", "1", "--max-batches", "1")) == 0
+    capsys.readouterr()  # random data: the run's own chance-level warning
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    cases = [
+        (train_args(root, tmp_path / "a", "--device", "banana"), "unknown device 'banana'"),
+        (train_args(root, tmp_path / "b", "--device", "cuda"), "device 'cuda': "),
+        (["eval", str(run), "--data-dir", root, "--device", "banana"], "unknown device 'banana'"),
+        (["eval", str(run), "--data-dir", root, "--device", "cuda"], "use --device cpu"),
+        (train_args(root, tmp_path / "c", "--schedule", "step", "--milestones", "-3"), "milestones must be epochs >= 1"),
+        (train_args(root, tmp_path / "d", "--threads", "0"), "threads must be >= 1"),
+        (["eval", str(run), "--data-dir", root, "--batch-size", "0"], "--batch-size must be >= 1"),
+        (["eval", str(run), "--data-dir", root, "--threads", "-1"], "--threads must be >= 1"),
+        (["predict", str(tmp_path / "m.onnx"), "x.png", "--top-k", "0"], "--top-k must be >= 1"),
+        (["study", "mnist-bn-study", "--epochs", "0"], "--epochs must be >= 1"),
+        (train_args(str(tmp_path / "nodata"), tmp_path / "e"), "--data-dir DIR or $ZOO_DATA"),
+        (train_args(root, tmp_path / "f.txt"), "f.txt"),
+    ]
+    (tmp_path / "f.txt").write_text("a file where the run directory should go")
+    for argv, message in cases:
+        assert main(argv) == 1, argv
+        err = capsys.readouterr().err
+        assert err.startswith("zoo: error: ") and message in err and err.count("\n") == 1, (argv, err)
+
+
+def test_chance_level_run_is_reported(root, tmp_path, capsys):
+    # The generated images are noise: no model can beat chance on them.
+    out = tmp_path / "run"
+    assert main(train_args(root, out, "--epochs", "1")) == 0
+    err = capsys.readouterr().err
+    assert "zoo: warning: emnist_dnn_2x100 on mnist: test accuracy" in err and "at chance level" in err
+    assert "at chance level" in json.loads((out / "results.json").read_text())["warnings"][0]

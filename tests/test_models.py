@@ -76,8 +76,43 @@ def test_explicit_overrides():
     assert net(torch.randn(2, 1, 16, 16)).shape == (2, 10)
     with pytest.raises(ValueError, match="unknown model"):
         create_model("resnet50")
-    with pytest.raises(TypeError):
+    with pytest.raises(ValueError, match="nin_relu has no model argument 'hidden'; it takes activation, alpha"):
         create_model("nin_relu", hidden=(3,))
+
+
+@pytest.mark.parametrize("args, message", [
+    ({"foo": 1}, "mnist_cnn has no model argument 'foo'"),
+    ({"hidden": -5}, r"model argument hidden=-5: expected Sequence\[int\]"),
+    ({"batch_norm": "false"}, "model argument batch_norm='false': expected bool"),
+    ({"batch_norm": 1}, "expected bool"),
+    ({"pieces": 2.5}, "expected int"),
+    ({"hidden": [0]}, r"hidden must be layer widths >= 1, got \[0\]"),
+    ({"dropout_hidden": 1.0}, r"dropout_hidden must be in \[0, 1\)"),
+    ({"input_size": [28]}, "input_size must be"),
+    ({"num_classes": 0}, "num_classes must be >= 1"),
+    ({"blocks": [{"channels": 4, "stride": 2}]}, "a conv block is"),
+    ({"blocks": [{"channels": 0}]}, "channels and kernel must be integers >= 1"),
+    ({"init": "normal", "init_std": 0.0}, "init_std must be > 0"),
+])
+def test_model_arguments_are_checked_against_the_signature(args, message):
+    with pytest.raises(ValueError, match=message):
+        create_model("mnist_cnn", **args)
+
+
+def test_command_line_values_take_the_declared_type():
+    from zoo.models.arguments import parse_model_arg
+
+    config = model_config("mnist_cnn")
+    assert [parse_model_arg(config, "batch_norm", text) for text in ("False", "false", "true", "True")] == \
+        [False, False, True, True]
+    assert parse_model_arg(config, "hidden", "[200, 200]") == [200, 200]
+    assert parse_model_arg(config, "activation", "elu") == "elu"
+    assert parse_model_arg(config, "alpha", "0.2") == 0.2 and parse_model_arg(config, "alpha", "null") is None
+    assert parse_model_arg(config, "blocks", '[{"channels": 3}]') == [{"channels": 3, "kernel": 3, "padding": 0,
+                                                                      "pool": 2}]
+    for key, text in (("batch_norm", "maybe"), ("hidden", "-5"), ("pieces", "2.5"), ("foo", "1")):
+        with pytest.raises(ValueError, match=key):
+            parse_model_arg(config, key, text)
 
 
 def test_register_model_rejects_duplicates():

@@ -181,7 +181,7 @@ def test_missing_or_corrupt_checkpoint(tmp_path, capsys):
     assert "no checkpoint" in capsys.readouterr().err
     garbage = tmp_path / "garbage.pt"
     garbage.write_bytes(b"not a checkpoint" * 50)
-    with pytest.raises(ValueError, match="garbage.pt: not a readable zoo checkpoint"):
+    with pytest.raises(ValueError, match="garbage.pt: damaged checkpoint: not a readable zip archive"):
         load_for_export(garbage)
     foreign = tmp_path / "foreign.pt"
     torch.save({"weights": torch.zeros(3)}, foreign)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
-from test_data import make_cifar_pickles, make_mnist  # the IDX / pickle writers of the data tests
+from test_data import make_cifar_pickles, make_mnist, write_idx  # the IDX / pickle writers of the data tests
 
 from zoo.train import (
     DivergenceError,
@@ -242,3 +243,22 @@ def test_run_identity_is_decided_by_train_config():
     assert config.differences({**saved, "epochs": 3}, allowed=("epochs",)) == []
     assert "lr" in config.identity() and "threads" not in config.identity()
     assert "threads" in config.portable() and "data_dir" not in config.portable()
+
+
+def test_only_a_run_at_chance_level_is_warned_about(mnist_root, tmp_path, capsys):
+    learnable = tmp_path / "data"
+    (learnable / "mnist").mkdir(parents=True)
+    for prefix, n in (("train", 160), ("t10k", 50)):
+        labels = np.arange(n) % 10
+        images = np.random.default_rng(0).integers(0, 60, (n, 28, 28)).astype(np.uint8)
+        for image, label in zip(images, labels):
+            image[2 * label:2 * label + 3] = 255  # a bright band whose row gives the class
+        write_idx(learnable / "mnist" / f"{prefix}-images-idx3-ubyte.gz", images)
+        write_idx(learnable / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", labels)
+    learned = fit(tiny(learnable, epochs=2, model_args={}), tmp_path / "learned")
+    assert learned.test.accuracy > 0.9 and learned.results["warnings"] == []
+    assert "warning" not in capsys.readouterr().err
+    chance = fit(tiny(mnist_root, epochs=1), tmp_path / "noise")  # noise images: nothing to learn
+    assert chance.test.chance_accuracy == 0.1 and chance.test.accuracy <= 0.15
+    assert "at chance level (always predicting the most common class scores 0.1000)" in chance.results["warnings"][0]
+    assert "zoo: warning: " in capsys.readouterr().err

@@ -11,6 +11,7 @@ import json
 import sys
 
 from zoo.command import Command
+from zoo.data import DownloadError
 from zoo.export.cli import EXPORT
 from zoo.export.predict import PREDICT
 from zoo.models import create_model, list_models, model_config
@@ -85,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
     except DivergenceError as err:
         print(f"zoo: diverged: {err}", file=sys.stderr)
         return 1
-    except (ValueError, FileNotFoundError, FileExistsError) as err:
+    except (ValueError, OSError, DownloadError) as err:  # user errors: bad values, files missing or unwritable
         print(f"zoo: error: {err}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

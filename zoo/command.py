@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["SPLITS", "Command", "add_data_dir", "add_device", "add_json", "add_split", "add_threads"]
+__all__ = ["SPLITS", "Command", "add_data_dir", "add_device", "add_json", "add_split", "add_threads", "require_positive"]
 
 SPLITS = ("test", "val", "train")
 
@@ -73,3 +73,11 @@ def add_device(parser: argparse.ArgumentParser | argparse._ArgumentGroup, defaul
 def add_json(parser: argparse.ArgumentParser | argparse._ArgumentGroup, what: str = "the result") -> None:
     """``--json``: print ``what`` as JSON instead of text."""
     parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def require_positive(args: argparse.Namespace, *names: str) -> None:
+    """Raise ValueError naming the first of the options ``names`` (attribute names) that is given but below 1."""
+    for name in names:
+        value = getattr(args, name)
+        if value is not None and value < 1:
+            raise ValueError(f"--{name.replace('_', '-')} must be >= 1, got {value}")

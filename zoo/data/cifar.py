@@ -87,7 +87,7 @@ def read_batch(path: Path, verify: bool = True) -> tuple[np.ndarray, np.ndarray]
         raise FileNotFoundError(f"{path}: file not found")
     try:
         batch = _unpickle(path)
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as err:
+    except Exception as err:  # damaged bytes fail in many ways (even LookupError: an altered codec name)
         raise ValueError(f"{path}: not a readable CIFAR batch pickle ({type(err).__name__}: {err})") from err
     if "data" not in batch or "labels" not in batch:
         raise ValueError(f"{path}: missing 'data' or 'labels' (keys: {sorted(batch)})")

@@ -29,10 +29,12 @@ from pathlib import Path
 
 import numpy as np
 
+from zoo.archives import zip_damage
+
 from .download import download_file
 from .idx import read_idx
 from .info import dataset_info
-from .paths import find_file
+from .paths import MISSING_DATA_HINT, find_file
 from .validate import check_split
 
 __all__ = ["SUBDIRS", "IDX_FILES", "NPZ_FILES", "load_emnist_balanced", "load_emnist_npz", "load_emnist_idx"]
@@ -91,6 +93,9 @@ def load_emnist_npz(folder: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
         path = folder / file
         if not path.is_file():
             raise FileNotFoundError(f"{path}: file not found (the npz layout needs {sorted(NPZ_FILES.values())})")
+        damage = zip_damage(path)  # before numpy parses a possibly damaged header
+        if damage is not None:
+            raise ValueError(f"{path}: damaged npz file: {damage}")
         try:
             with np.load(path, allow_pickle=False) as npz:
                 inputs, targets = npz["inputs"], npz["targets"]
@@ -140,7 +145,7 @@ def _locate(root: Path, file: str, download: bool) -> Path:
     raise FileNotFoundError(
         f"emnist-balanced: {file}.gz not found (looked for {tried}; the npz layout "
         f"{root / SUBDIRS[0] / NPZ_FILES['train']} is missing too); "
-        "put the files there, set ZOO_DATA / root, or pass download=True"
+        + MISSING_DATA_HINT
     )
 
 

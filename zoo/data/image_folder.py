@@ -73,6 +73,9 @@ def _iter_archive(source: Path) -> Iterator[tuple[str, str, str, bytes]]:
                     continue
                 data = tar.extractfile(member).read()
                 yield parts[-3], parts[-2], f"{source}:{member.name}", data
+            # tarfile stops at the end-of-archive blocks; read on to the end so gzip checks its CRC-32.
+            while tar.fileobj.read(1 << 20):
+                pass
     except (tarfile.TarError, EOFError, zlib.error, OSError) as err:
         raise ValueError(f"{source}: corrupt or truncated archive ({type(err).__name__}: {err})") from err
 

@@ -19,7 +19,7 @@ import numpy as np
 from .download import download_file
 from .idx import read_idx
 from .info import dataset_info
-from .paths import find_file
+from .paths import MISSING_DATA_HINT, find_file
 from .validate import check_split
 
 __all__ = ["SUBDIRS", "FILES", "load_mnist_like"]
@@ -87,7 +87,7 @@ def _locate(name: str, root: Path, file: str, download: bool) -> Path:
     tried = ", ".join(str(root / sub / (file + "[.gz]")) for sub in SUBDIRS[name])
     raise FileNotFoundError(
         f"{name}: {file}.gz not found (looked for {tried}); "
-        "put the official files there, set ZOO_DATA / root, or pass download=True"
+        + MISSING_DATA_HINT
     )
 
 

@@ -6,10 +6,13 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-__all__ = ["DEFAULT_DATA_ROOT", "DEFAULT_CACHE_DIR", "data_root", "cache_root", "find_file"]
+__all__ = ["DEFAULT_DATA_ROOT", "DEFAULT_CACHE_DIR", "MISSING_DATA_HINT", "data_root", "cache_root", "find_file"]
 
 DEFAULT_DATA_ROOT = Path("~/.cache/zoo/data")
 DEFAULT_CACHE_DIR = Path("~/.cache/zoo/cache")
+# The end of every missing-data message: what a command-line user and a Python user can do.
+MISSING_DATA_HINT = ("put the official files there, or point the data root at a folder holding them (zoo commands: "
+                     "--data-dir DIR or $ZOO_DATA; Python: root=...); from Python, download=True fetches them")
 
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:

@@ -15,7 +15,7 @@ from .emnist import load_emnist_balanced
 from .image_folder import is_archive, read_image_folder, source_files
 from .info import dataset_info
 from .mnist import load_mnist_like
-from .paths import cache_root, data_root
+from .paths import MISSING_DATA_HINT, cache_root, data_root
 from .splits import make_splits, subset_indices
 
 if TYPE_CHECKING:  # the dataset class needs torch; the array loaders here do not
@@ -71,7 +71,7 @@ def _load_cifar10(root: Path, download: bool, cache_dir: Path, verify: bool) -> 
     raise FileNotFoundError(
         f"cifar10: no data under {root}; expected {root / CIFAR_PICKLE_DIR}/ (official pickles), "
         f"{root / CIFAR_JPEG_DIR}/{{train,test}}/<class>/*.jpg, or "
-        f"{root / CIFAR_JPEG_DIR / (CIFAR_JPEG_DIR + '.tar.gz')}; set ZOO_DATA / root, or pass download=True"
+        f"{root / CIFAR_JPEG_DIR / (CIFAR_JPEG_DIR + '.tar.gz')}; " + MISSING_DATA_HINT
     )
 
 

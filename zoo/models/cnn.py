@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import torch
@@ -34,10 +34,20 @@ class ConvBlock:
     padding: int = 0
     pool: int = 2
 
+    def __post_init__(self) -> None:
+        sizes = (self.channels, self.kernel, self.padding, self.pool)
+        if not all(type(size) is int for size in sizes) or min(sizes[:2]) < 1 or min(sizes[2:]) < 0:
+            raise ValueError(f"{self}: channels and kernel must be integers >= 1, padding and pool integers >= 0")
+
 
 def _as_block(block: ConvBlock | Mapping) -> ConvBlock:
     # Blocks may come from JSON/TOML as plain dicts.
-    return block if isinstance(block, ConvBlock) else ConvBlock(**block)
+    if isinstance(block, ConvBlock):
+        return block
+    unknown = sorted(set(block) - {f.name for f in fields(ConvBlock)})
+    if unknown or "channels" not in block:
+        raise ValueError(f"a conv block is {{channels, kernel, padding, pool}} (channels required), got {dict(block)}")
+    return ConvBlock(**block)
 
 
 class CNN(nn.Module):

@@ -8,7 +8,7 @@ from typing import Any
 from torch import nn
 
 import zoo.nn
-from zoo.models.layers import init_weights, make_activation, width_factor
+from zoo.models.layers import check_rates, check_widths, init_weights, make_activation, width_factor
 from zoo.models.registry import register_model
 
 __all__ = ["DNN"]  # and its presets, registered below
@@ -47,6 +47,8 @@ class DNN(nn.Sequential):
         init: str = "default",
         init_std: float = 0.01,
     ) -> None:
+        check_widths("hidden", hidden)
+        check_rates(dropout_input=dropout_input, dropout_hidden=dropout_hidden)
         factor = width_factor(activation, pieces)
         layers: list[nn.Module] = [nn.Flatten()]
         if dropout_input > 0:

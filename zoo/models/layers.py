@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "INITS", "Maxout", "make_activation", "width_factor", "init_weights"]
+__all__ = ["ACTIVATIONS", "INITS", "Maxout", "check_rates", "check_widths", "make_activation", "width_factor",
+           "init_weights"]
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "maxout")
 INITS = ("default", "he", "normal")
@@ -39,6 +42,19 @@ class Maxout(nn.Module):
 def _check_activation(name: str) -> None:
     if name not in ACTIVATIONS:
         raise ValueError(f"unknown activation {name!r}; expected one of {ACTIVATIONS}")
+
+
+def check_widths(name: str, widths: Sequence[int]) -> None:
+    """Raise ValueError unless every layer width in ``widths`` is at least 1 (a 0-wide layer passes nothing on)."""
+    if any(width < 1 for width in widths):
+        raise ValueError(f"{name} must be layer widths >= 1, got {list(widths)}")
+
+
+def check_rates(**rates: float) -> None:
+    """Raise ValueError unless every dropout rate is in [0, 1) (1 would drop everything)."""
+    for name, rate in rates.items():
+        if not 0 <= rate < 1:
+            raise ValueError(f"{name} must be in [0, 1), got {rate}")
 
 
 def width_factor(activation: str, pieces: int) -> int:
@@ -85,6 +101,8 @@ def init_weights(model: nn.Module, init: str = "default", std: float = 0.01) -> 
     """
     if init not in INITS:
         raise ValueError(f"unknown init {init!r}; expected one of {INITS}")
+    if init == "normal" and not std > 0:
+        raise ValueError(f"init_std must be > 0, got {std}")
     if init == "default":
         return
     for module in model.modules():

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import zoo.nn
-from zoo.models.layers import init_weights, make_activation, width_factor
+from zoo.models.layers import check_rates, init_weights, make_activation, width_factor
 from zoo.models.registry import register_model
 
 __all__ = ["NIN"]  # and its presets nin_<activation>[_bn][_he], registered below
@@ -63,6 +63,7 @@ class NIN(nn.Module):
         init_std: float = 0.01,
     ) -> None:
         super().__init__()
+        check_rates(dropout=dropout)
         factor = width_factor(activation, pieces)
         layers: list[nn.Module] = []
         channels = in_channels

@@ -12,6 +12,7 @@ from typing import Any
 from torch import nn
 
 from zoo.data import dataset_info
+from zoo.models.arguments import check_model_args, preset_arguments
 
 __all__ = ["ModelConfig", "register_model", "list_models", "model_config", "create_model"]
 
@@ -30,6 +31,7 @@ class ModelConfig:
         recipe: recommended training settings, as :class:`zoo.train.TrainConfig`
             field values (a starting point, not a tuned result).
         description: the first line of the preset's docstring.
+        arguments: ``{name: type}`` of the arguments it accepts (see :mod:`zoo.models.arguments`).
     """
 
     name: str
@@ -41,6 +43,7 @@ class ModelConfig:
     std: tuple[float, ...]
     recipe: Mapping[str, Any] = field(default_factory=dict)
     description: str = ""
+    arguments: Mapping[str, Any] = field(default_factory=dict)
 
 
 _REGISTRY: dict[str, tuple[Callable[..., nn.Module], ModelConfig]] = {}
@@ -53,10 +56,11 @@ def register_model(
 
     The function must accept ``num_classes``, ``in_channels`` and
     ``input_size`` (filled from ``dataset`` unless overridden) plus any
-    architecture overrides, and return the model::
+    architecture overrides, and return the model; its return annotation names the
+    model class, whose parameters are the overrides :func:`create_model` accepts::
 
         @register_model("mnist", recipe={"optimizer": "adam", "lr": 1e-3})
-        def mnist_tiny(num_classes, in_channels, input_size, **overrides):
+        def mnist_tiny(num_classes, in_channels, input_size, **overrides) -> DNN:
             \"\"\"A tiny MLP.\"\"\"
             return DNN(in_channels * input_size[0] * input_size[1], num_classes, (32,), **overrides)
     """
@@ -76,6 +80,7 @@ def register_model(
             std=info.std,
             recipe=MappingProxyType(dict(recipe or {})),
             description=(inspect.getdoc(fn) or "").split("\n")[0],
+            arguments=MappingProxyType(preset_arguments(fn)),
         )
         _REGISTRY[name] = (fn, config)
         return fn
@@ -110,8 +115,12 @@ def create_model(name: str, dataset: str | None = None, **overrides: Any) -> nn.
         **overrides: ``num_classes``, ``in_channels``, ``input_size`` and any
             argument of the preset's model class (``batch_norm=True``,
             ``activation='elu'``, ``hidden=(200, 200)``, ...).
+
+    Raises:
+        ValueError: an unknown preset or argument, or a value of the wrong type or size.
     """
     fn, config = _lookup(name)
+    check_model_args(config, overrides)
     info = dataset_info(dataset or config.dataset)
     kwargs: dict[str, Any] = {
         "num_classes": info.num_classes,

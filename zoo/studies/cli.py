@@ -10,7 +10,7 @@ from pathlib import Path
 
 import torch
 
-from zoo.command import Command, add_data_dir, add_device, add_threads
+from zoo.command import Command, add_data_dir, add_device, add_threads, require_positive
 from zoo.data import DATASETS
 from zoo.studies.plan import StudyOptions, build_config, select_runs
 from zoo.studies.registry import get_study, list_studies
@@ -102,6 +102,7 @@ def _print_plan(args: argparse.Namespace, paths: StudyPaths) -> None:
 
 def study_command(args: argparse.Namespace) -> int:
     """Carry out ``zoo study`` with parsed ``args``; returns the exit status (0 ok)."""
+    require_positive(args, "epochs", "train_size", "threads", "max_batches")
     study = get_study(args.name)
     other_dataset = args.dataset if args.dataset and args.dataset != study.dataset else None
     paths = StudyPaths(study.name, Path(args.out), Path(args.runs_dir), dataset=other_dataset)

@@ -9,7 +9,7 @@ Quick use::
 
 from __future__ import annotations
 
-from zoo.train.checkpoint import load_checkpoint, model_from_checkpoint, save_checkpoint
+from zoo.train.checkpoint import CheckpointError, load_checkpoint, model_from_checkpoint, save_checkpoint
 from zoo.train.config import (
     LOCAL_FIELDS,
     MACHINE_FIELDS,
@@ -30,6 +30,7 @@ __all__ = [
     "OPTIMIZERS",
     "RUNTIME_FIELDS",
     "SCHEDULES",
+    "CheckpointError",
     "DivergenceError",
     "EpochStats",
     "EvalResult",

@@ -9,6 +9,13 @@ A checkpoint is a dict saved with ``torch.save`` and readable with
     train_config                TrainConfig.to_dict()
     epoch                       epochs completed
     state_dict, optimizer, scheduler, rng, history
+
+Damage is caught before anything is unpickled: ``torch.save`` writes a zip archive
+whose every record (the pickle and each tensor's bytes) carries a CRC-32, and
+:func:`load_checkpoint`, the one way zoo reads a checkpoint, checks them all with
+:mod:`zipfile`. A truncated, zeroed, bit-flipped or foreign file is refused with
+one :class:`CheckpointError` naming it. Checkpoints saved without CRCs
+(``torch.serialization.set_crc32_options(False)``) cannot be verified and are refused too.
 """
 
 from __future__ import annotations
@@ -20,13 +27,21 @@ import torch
 from torch import nn
 
 from zoo.models import create_model
+from zoo.archives import zip_damage, zip_without_crcs
 from zoo.files import atomic_write
 
-__all__ = ["CHECKPOINT_NAME", "FORMAT", "checkpoint_path", "save_checkpoint", "load_checkpoint", "model_from_checkpoint"]
+__all__ = ["CHECKPOINT_NAME", "FORMAT", "CheckpointError", "checkpoint_path", "save_checkpoint",
+           "load_checkpoint", "model_from_checkpoint"]
 
 CHECKPOINT_NAME = "checkpoint.pt"
 FORMAT = "zoo-checkpoint"
 VERSION = 1
+# What fit() writes and evaluation, resume and export read.
+_REQUIRED = ("model", "data", "train_config", "epoch", "state_dict")
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file zoo cannot use: it fails its checksums, cannot be read, or is not a zoo checkpoint."""
 
 
 def checkpoint_path(path: str | Path) -> Path:
@@ -36,31 +51,72 @@ def checkpoint_path(path: str | Path) -> Path:
 
 
 def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
-    """Atomically write ``checkpoint`` (a temp file, then ``os.replace``): a kill never corrupts it."""
-    with atomic_write(path) as f:
-        torch.save({"format": FORMAT, "version": VERSION, **checkpoint}, f)
+    """Atomically write ``checkpoint`` (a temp file, then ``os.replace``): a kill never corrupts it.
+
+    Every record of the file carries a CRC-32, even where CRCs were switched off
+    globally, so :func:`load_checkpoint` can verify it.
+    """
+    computing = torch.serialization.get_crc32_options()
+    torch.serialization.set_crc32_options(True)
+    try:
+        with atomic_write(path) as f:
+            torch.save({"format": FORMAT, "version": VERSION, **checkpoint}, f)
+    finally:
+        torch.serialization.set_crc32_options(computing)
+
+
+def _one_line(err: Exception) -> str:
+    return f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
+
+
+def _verify(path: Path) -> None:
+    # torch.load does not check the records' CRC-32s; zipfile does.
+    if zip_without_crcs(path):
+        raise CheckpointError(f"{path}: saved without CRC-32 checksums, so it cannot be verified; "
+                              "save it again with torch.serialization.set_crc32_options(True)")
+    damage = zip_damage(path)
+    if damage is not None:
+        raise CheckpointError(f"{path}: damaged checkpoint: {damage}")
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint file (or ``run_dir/checkpoint.pt``) onto the CPU.
+    """Verify a checkpoint file (or ``run_dir/checkpoint.pt``) against its checksums, then load it onto the CPU.
 
     Raises:
         FileNotFoundError: nothing there.
-        ValueError: the file is not a zoo checkpoint.
+        CheckpointError: (a ValueError) the file fails its checksums, cannot be unpickled,
+            or is not a complete zoo checkpoint of this version; the message names the file.
     """
     path = checkpoint_path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no checkpoint")
-    checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    _verify(path)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # intact, but not loadable as plain data (e.g. a pickled object)
+        raise CheckpointError(
+            f"{path}: not a zoo checkpoint ({_one_line(err)})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a zoo checkpoint")
+        raise CheckpointError(f"{path}: not a zoo checkpoint")
     if checkpoint.get("version") != VERSION:
-        raise ValueError(f"{path}: checkpoint version {checkpoint.get('version')}, this zoo reads version {VERSION}")
+        raise CheckpointError(
+            f"{path}: checkpoint version {checkpoint.get('version')}, this zoo reads version {VERSION}")
+    missing = [key for key in _REQUIRED if key not in checkpoint]
+    if missing:
+        raise CheckpointError(f"{path}: incomplete zoo checkpoint (no {', '.join(missing)})")
     return checkpoint
 
 
 def model_from_checkpoint(checkpoint: dict[str, Any]) -> nn.Module:
-    """Rebuild the checkpoint's model with its weights, in eval mode, on the CPU."""
+    """Rebuild the checkpoint's model with its weights, in eval mode, on the CPU.
+
+    Raises:
+        ValueError: the saved weights do not fit the saved model description.
+    """
     model = create_model(checkpoint["model"]["name"], **checkpoint["model"]["args"])
-    model.load_state_dict(checkpoint["state_dict"])
+    try:
+        model.load_state_dict(checkpoint["state_dict"])
+    except RuntimeError as err:  # torch lists every mismatched tensor over many lines
+        raise ValueError(f"the checkpoint's weights do not fit its model {checkpoint['model']['name']}: "
+                         f"{_one_line(err)}") from None
     return model.eval()

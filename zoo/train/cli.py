@@ -10,9 +10,10 @@ from typing import Any
 
 import torch
 
-from zoo.command import Command, add_data_dir, add_device, add_json, add_split, add_threads
+from zoo.command import Command, add_data_dir, add_device, add_json, add_split, add_threads, require_positive
 from zoo.data import DATASETS
 from zoo.models import model_config
+from zoo.models.arguments import parse_model_arg
 from zoo.train.checkpoint import CHECKPOINT_NAME
 from zoo.train.config import OPTIMIZERS, SCHEDULES, TrainConfig, read_config_file
 from zoo.train.evaluate import evaluate_checkpoint
@@ -41,15 +42,12 @@ def _help(text: str, field: str) -> str:
     return f"{text} (default: {TrainConfig.defaults()[field]!r} unless the model's recipe says otherwise)"
 
 
-def _model_arg(text: str) -> tuple[str, Any]:
-    # KEY=VALUE with VALUE as JSON when it parses (true, 0.5, [100,100]), else a plain string.
+def _model_arg(text: str) -> tuple[str, str]:
+    # KEY=VALUE; the value is converted by the model's declared type once the model is known.
     key, sep, value = text.partition("=")
     if not sep or not key:
         raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
-    try:
-        return key.replace("-", "_"), json.loads(value)
-    except json.JSONDecodeError:
-        return key.replace("-", "_"), value
+    return key.replace("-", "_"), value
 
 
 def add_train_arguments(p: argparse.ArgumentParser) -> None:
@@ -61,8 +59,9 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--config", metavar="FILE", help="JSON or TOML file of settings named like the options "
                    "(e.g. lr = 0.1, milestones = [30, 60], model_args = {batch_norm = true})")
     p.add_argument("--model-arg", metavar="KEY=VALUE", type=_model_arg, action="append", default=s, dest="model_args",
-                   help="architecture override passed to create_model, VALUE as JSON: batch_norm=true, "
-                   "activation=elu, alpha=0.2, hidden=[200,200], init=he, dropout_hidden=0.5; repeatable")
+                   help="architecture override passed to create_model, checked against the model's arguments "
+                   "and their types (VALUE as JSON or a plain word): batch_norm=true, activation=elu, alpha=0.2, "
+                   "hidden=[200,200], init=he, dropout_hidden=0.5; repeatable")
     g = p.add_argument_group("training")
     g.add_argument("--epochs", type=int, default=s, help=_help("number of epochs", "epochs"))
     g.add_argument("--batch-size", type=int, default=s, help=_help("mini-batch size", "batch_size"))
@@ -112,11 +111,11 @@ def _resolve_config(args: argparse.Namespace) -> TrainConfig:
     model = given.get("model", from_file.get("model"))
     if model is None:
         raise ValueError("name a model: `zoo train MODEL` (or `model` in --config); `zoo list` shows them")
-    recipe = dict(model_config(model).recipe)
-    settings = {**recipe, **from_file, **given, "model": model}
-    settings.setdefault("dataset", model_config(model).dataset)
+    preset = model_config(model)
+    settings = {**preset.recipe, **from_file, **given, "model": model}
+    settings.setdefault("dataset", preset.dataset)
     model_args = dict(from_file.get("model_args", {}))
-    model_args.update(dict(given.get("model_args", [])))
+    model_args.update({key: parse_model_arg(preset, key, text) for key, text in given.get("model_args", [])})
     settings["model_args"] = model_args
     return TrainConfig.from_dict(settings)
 
@@ -159,6 +158,7 @@ def add_eval_arguments(parser: argparse.ArgumentParser) -> None:
 
 def eval_command(args: argparse.Namespace) -> int:
     """Carry out ``zoo eval`` with parsed ``args``; returns the exit status."""
+    require_positive(args, "batch_size", "max_batches", "threads")
     if args.threads:
         torch.set_num_threads(args.threads)
     result, checkpoint = evaluate_checkpoint(

@@ -104,7 +104,9 @@ class TrainConfig:
         for name in ("epochs", "batch_size", "eval_batch_size", "step_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("max_batches", "train_size"):
+        if any(m < 1 for m in self.milestones):
+            raise ValueError(f"milestones must be epochs >= 1, got {self.milestones}")
+        for name in ("max_batches", "train_size", "threads"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0 or self.weight_decay < 0 or self.l1 < 0 or self.momentum < 0:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import torch
-
 from zoo.data import ImageDataset, load_split, matching_dataset
 from zoo.train.checkpoint import load_checkpoint, model_from_checkpoint
+from zoo.train.device import resolve_device
 from zoo.train.loop import EvalResult, eval_batches, evaluate
 
 __all__ = ["evaluate_checkpoint"]
@@ -36,6 +35,7 @@ def evaluate_checkpoint(
     Returns:
         ``(result, checkpoint)``; the checkpoint dict holds the model and run details.
     """
+    target = resolve_device(device)  # before the slow loading
     checkpoint = load_checkpoint(path)
     data = checkpoint["data"]
     name = dataset or data["dataset"]
@@ -45,6 +45,6 @@ def evaluate_checkpoint(
     # The model expects the normalisation it was trained with.
     images = ImageDataset(*load_split(name, split, root=data_dir, val_size=val_size), data["mean"], data["std"],
                           classes=info.classes)
-    model = model_from_checkpoint(checkpoint).to(device)
+    model = model_from_checkpoint(checkpoint).to(target)
     batches = eval_batches(images, batch_size, max_batches)
-    return evaluate(model, batches, info.num_classes, torch.device(device)), checkpoint
+    return evaluate(model, batches, info.num_classes, target), checkpoint

@@ -18,6 +18,7 @@ from zoo.data import ImageDataset, dataset_info, get_dataset
 from zoo.models import create_model
 from zoo.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from zoo.train.config import RUNTIME_FIELDS, TrainConfig
+from zoo.train.device import resolve_device
 from zoo.files import write_json
 from zoo.train.loop import (
     DivergenceError,
@@ -32,7 +33,10 @@ from zoo.train.optim import build_optimizer, build_scheduler
 from zoo.train.outputs import plot_confusion_matrix, plot_learning_curves, write_history, write_results
 from zoo.train.rng import data_generator, get_rng_state, seed_everything, set_rng_state
 
-__all__ = ["RunResult", "fit"]
+__all__ = ["CHANCE_MARGIN", "RunResult", "fit"]
+
+# A run whose test accuracy is within this of always predicting the most common class learned nothing.
+CHANCE_MARGIN = 0.05
 
 
 def _progress_bar(total: int, desc: str, quiet: bool, leave: bool = True) -> tqdm:
@@ -83,6 +87,15 @@ def _load_data(config: TrainConfig, split: str) -> ImageDataset:
                        train_size=config.train_size)
 
 
+def _chance_warning(test: EvalResult) -> str | None:
+    # Too high a learning rate can collapse a model to one class without any NaN: say so.
+    chance = test.chance_accuracy
+    if test.accuracy > chance + CHANCE_MARGIN:
+        return None
+    return (f"test accuracy {test.accuracy:.4f} is at chance level (always predicting the most common class scores "
+            f"{chance:.4f}): the model learned nothing; a too-high learning rate (--lr) is the usual cause")
+
+
 def _diverged(epoch: int, reason: str, checkpoint: Path, last_good: int) -> DivergenceError:
     kept = f"the last good checkpoint ({checkpoint}, epoch {last_good}) is kept" if last_good else "no checkpoint was written"
     return DivergenceError(
@@ -101,7 +114,9 @@ def fit(
     Every epoch writes ``checkpoint.pt`` (atomically), ``metrics.csv`` and
     ``metrics.json``; the end writes ``results.json``,
     ``confusion_matrix.csv``, ``learning_curves.png`` and
-    ``confusion_matrix.png``; ``config.json`` records the settings.
+    ``confusion_matrix.png``; ``config.json`` records the settings. A run that
+    ends at chance level (test accuracy within :data:`CHANCE_MARGIN` of always
+    predicting the most common class) is reported on stderr and in ``results["warnings"]``.
 
     Args:
         config: the run's settings; ``config.seed`` fixes init, data order,
@@ -123,12 +138,14 @@ def fit(
     run_dir.mkdir(parents=True, exist_ok=True)
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = torch.device(config.device)
+    device = resolve_device(config.device)
+    model_spec, data_spec = _model_spec(config), _data_spec(config)
+    with torch.device("meta"):  # every model argument checked before the slow data loading; no memory, no RNG
+        create_model(model_spec["name"], **model_spec["args"])
 
     train_set = _load_data(config, "train")
     val_set = _load_data(config, "val") if config.val_size != 0 else None
     num_classes = dataset_info(config.dataset).num_classes
-    model_spec, data_spec = _model_spec(config), _data_spec(config)
 
     seed_everything(config.seed)
     model = create_model(model_spec["name"], **model_spec["args"]).to(device)
@@ -210,6 +227,8 @@ def _finish(config: TrainConfig, run_dir: Path, runner: torch.nn.Module, history
         "train_time_s": sum(row["time_s"] for row in history),
         "confusion_matrix": test.confusion.tolist(),
     }
+    warning = _chance_warning(test)
+    results["warnings"] = [warning] if warning else []
     classes = data_spec["classes"]
     write_results(run_dir, results, test.confusion, classes)
     title = f"{config.model} on {config.dataset}"
@@ -217,4 +236,6 @@ def _finish(config: TrainConfig, run_dir: Path, runner: torch.nn.Module, history
     plot_confusion_matrix(test.confusion, classes, run_dir / "confusion_matrix.png", f"{title}: test")
     _say(f"test loss {test.loss:.4f}  test acc {test.accuracy:.4f} ({results['test_samples']} images)  -> {run_dir}",
         config.quiet)
+    if warning:  # even with --quiet
+        tqdm.write(f"zoo: warning: {config.model} on {config.dataset}: {warning}", file=sys.stderr)
     return RunResult(run_dir, history, test, results)

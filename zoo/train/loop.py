@@ -88,6 +88,12 @@ class EvalResult:
     accuracy: float
     confusion: torch.Tensor
 
+    @property
+    def chance_accuracy(self) -> float:
+        """What always predicting the most common true class scores on the same images."""
+        total = int(self.confusion.sum())
+        return int(self.confusion.sum(dim=1).max()) / total if total else 0.0
+
 
 def train_one_epoch(
     model: nn.Module,
