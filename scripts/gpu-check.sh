@@ -9,7 +9,13 @@
 #   build.log, tests.log, memcheck.log
 #   kernels.md, models.md   markdown tables for docs/benchmarks.md
 # Each step has its own time limit so that the whole run fits in 10 minutes;
-# it needs no network (nothing is installed but zoo itself).
+# it needs no network. zoo's Python dependencies that the GPU machine's image
+# lacks (pydantic, for model arguments) travel as wheels in .whl/, made here with
+#   echo /.whl/ >> .git/info/exclude
+#   python3 -m pip download --no-deps --only-binary=:all: --python-version 3.12 \
+#     --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 -d .whl \
+#     pydantic pydantic-core annotated-types typing-inspection
+# and named in the device call's `carry`.
 #
 #   bash scripts/gpu-check.sh OUTDIR
 set -uo pipefail
@@ -40,6 +46,11 @@ step() {
   $py -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda, torch.cuda.get_device_name())"
   nvcc --version | tail -2
 } > "$out/env.txt" 2>&1
+
+if [ -d .whl ] && compgen -G ".whl/*.whl" > /dev/null; then
+  $py -m pip install -q --no-index --no-deps --no-compile --target /tmp/site .whl/*.whl >> "$out/env.txt" 2>&1 &&
+    export PYTHONPATH=/tmp/site${PYTHONPATH:+:$PYTHONPATH}
+fi
 
 # Build for this GPU's architecture only (e.g. 9.0), in place.
 arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -d ' ')
