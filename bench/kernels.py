@@ -1,120 +1,212 @@
-"""Benchmark zoo's kernels against torch's own on the zoo models' layer shapes.
+"""Benchmark zoo's kernels against torch's own on every layer shape the zoo presets run.
+
+The layers are not kept by hand: each benchmarked model (every preset and the
+``+bn`` variants of the MLP/CNN presets, see ``bench/common.py``) runs one
+small forward with hooks on its ``zoo.nn`` layers, which record each
+convolution's arguments and each layer's input shape; the batch dimension is
+then set to the preset recipe's batch size and repeats are merged (the "used
+by" column names the models that run a shape). Batch norm is timed in training
+mode (batch statistics), as a training step runs it.
 
 Each layer is timed for ours and torch's in the same run, forward and
-forward+backward (input, weight and bias gradients), as the median of repeated
-runs after warm-up, ours and torch's taking turns within each round. Prints a table with both times, the speed-up (torch time /
-our time), GFLOP/s (convolution) or GB/s (batch norm: 2 x tensor bytes / time,
-the traffic of one read and one write), and the geometric-mean speed-up.
+forward+backward (input, weight and bias gradients), as the median of
+``--rounds`` runs after warm-up, ours and torch's taking turns within each
+round. Prints a table with both times, the speed-up (torch time / our time),
+GFLOP/s (convolution: 2·N·Cout·Ho·Wo·Cin·kh·kw forward, three times that
+forward + backward) or GB/s (batch norm: 2 x tensor bytes / time, the traffic
+of one read and one write; twice that backward), the geometric-mean speed-up,
+and a 256 MB copy's bandwidth for scale. On a GPU, times are CUDA-event times.
 
-    python bench/kernels.py                  # CPU, every layer
-    python bench/kernels.py --device cuda    # CUDA (needs a GPU and a CUDA build)
-    python bench/kernels.py --markdown       # table as markdown, for docs/benchmarks.md
+    python bench/kernels.py                         # CPU, every layer (~2 min on the 2-core VM)
+    python bench/kernels.py --list                  # the layers and who runs them, no timing
+    python bench/kernels.py --only mnist_cnn_32_64  # the layers of one preset (names or shell patterns)
+    python bench/kernels.py --only BN2d --max-layers 3
+    python bench/kernels.py --device cuda --large --markdown   # GPU, plus every layer at batch 256
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import math
-import statistics
-import time
+import sys
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
+from torch import nn
 
-import zoo
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when imported from elsewhere
+from common import (  # noqa: E402
+    ModelVariant,
+    Table,
+    add_common_arguments,
+    apply_threads,
+    geometric_mean,
+    median_seconds,
+    milliseconds,
+    model_variants,
+    run_description,
+    speedup,
+)
+
+import zoo  # noqa: E402
+from zoo.ops.conv2d import output_size  # noqa: E402
+
+__all__ = ["Layer", "median_seconds", "preset_layers", "measure"]  # median_seconds: bench/onnx_runtime.py imports it here
+
+LARGE_BATCH = 256
+Pair = tuple[int, int]
 
 
-@dataclass
+@dataclass(frozen=True)
 class Layer:
-    """One benchmarked layer: a name, the input shape and, for a convolution, its geometry."""
+    """One benchmarked layer: its kind, input shape (batch first) and, for a convolution, its arguments."""
 
-    name: str
+    kind: str  # "conv", "BN1d" or "BN2d"
     shape: tuple[int, ...]
-    out_channels: int = 0  # 0 marks batch norm
-    kernel: int = 1
-    padding: int = 0
+    out_channels: int = 0
+    kernel: Pair = (1, 1)
+    stride: Pair = (1, 1)
+    padding: Pair = (0, 0)
+    dilation: Pair = (1, 1)
+    bias: bool = True  # conv bias, or batch norm's affine weight and bias
 
     @property
     def is_conv(self) -> bool:
-        return self.out_channels > 0
+        """Whether the layer is a convolution (else batch norm)."""
+        return self.kind == "conv"
+
+    @property
+    def name(self) -> str:
+        """A readable name, e.g. ``conv 3→192 k5 p2, 128x3x32x32`` or ``BN2d train 128x192x32x32``."""
+        dims = "x".join(map(str, self.shape))
+        if not self.is_conv:
+            return f"{self.kind} train {dims}"
+        parts = [f"conv {self.shape[1]}→{self.out_channels}", "k" + _pair_text(self.kernel)]
+        for letter, value, default in (("s", self.stride, 1), ("p", self.padding, 0), ("d", self.dilation, 1)):
+            if value != (default, default):
+                parts.append(letter + _pair_text(value))
+        if not self.bias:
+            parts.append("no bias")
+        return " ".join(parts) + f", {dims}"
+
+    def output_hw(self) -> Pair:
+        """The convolution's output height and width."""
+        h, w = (output_size(s, k, st, p, d) for s, k, st, p, d
+                in zip(self.shape[2:], self.kernel, self.stride, self.padding, self.dilation))
+        return h, w
+
+    def at_batch(self, batch: int) -> Layer:
+        """The same layer with a batch of ``batch``."""
+        return replace(self, shape=(batch, *self.shape[1:]))
 
 
-LAYERS = [
-    Layer("EMNIST CNN conv 1→5 k5", (100, 1, 28, 28), 5, 5),
-    Layer("EMNIST CNN conv 5→10 k5", (100, 5, 12, 12), 10, 5),
-    Layer("MNIST CNN conv 4→4 k3 p1", (100, 4, 28, 28), 4, 3, 1),
-    Layer("NIN conv 3→192 k5 p2", (128, 3, 32, 32), 192, 5, 2),
-    Layer("NIN conv 192→160 k1", (128, 192, 32, 32), 160, 1),
-    Layer("NIN conv 96→192 k5 p2", (128, 96, 16, 16), 192, 5, 2),
-    Layer("NIN conv 192→192 k3 p1", (128, 192, 8, 8), 192, 3, 1),
-    Layer("BN1d train N=100 C=100", (100, 100)),
-    Layer("BN2d train N=128 C=192 32x32", (128, 192, 32, 32)),
-]
-LARGE_LAYERS = [  # larger shapes for the GPU
-    Layer("NIN conv 3→192 k5 p2, N=256", (256, 3, 32, 32), 192, 5, 2),
-    Layer("NIN conv 192→160 k1, N=256", (256, 192, 32, 32), 160, 1),
-    Layer("NIN conv 96→192 k5 p2, N=256", (256, 96, 16, 16), 192, 5, 2),
-    Layer("NIN conv 192→192 k3 p1, N=256", (256, 192, 8, 8), 192, 3, 1),
-    Layer("BN2d train N=256 C=192 32x32", (256, 192, 32, 32)),
-]
+def _pair_text(pair: Pair) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
 
 
-def synchronize(device: torch.device) -> None:
-    """Wait for queued GPU work so wall-clock times are complete."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+# ---------------------------------------------------------------- the layers the presets run
 
 
-def median_seconds(fns: dict[str, Callable[[], object]], device: torch.device, repeat: int, warmup: int) -> dict[str, float]:
-    """Median wall time of each function, the functions timed in turn within each round.
+def conv_padding(module: nn.Conv2d) -> Pair:
+    """The symmetric zero padding a conv module applies ('valid' is 0; 'same' is its leading padding)."""
+    if module.padding == "valid":
+        return (0, 0)
+    if module.padding == "same":
+        return tuple(d * (k - 1) // 2 for d, k in zip(module.dilation, module.kernel_size))
+    return tuple(module.padding)
 
-    Interleaving keeps the comparison fair when the machine's speed drifts
-    (other load, clock changes) during the run.
+
+def layer_of(module: nn.Module, shape: torch.Size) -> Layer:
+    """The :class:`Layer` of a zoo layer ``module`` called on an input of ``shape``."""
+    if isinstance(module, zoo.nn.Conv2d):
+        return Layer("conv", tuple(shape), module.out_channels, tuple(module.kernel_size), tuple(module.stride),
+                     conv_padding(module), tuple(module.dilation), module.bias is not None)
+    kind = "BN2d" if isinstance(module, zoo.nn.BatchNorm2d) else "BN1d"
+    return Layer(kind, tuple(shape), bias=module.affine)
+
+
+def layers_of(variant: ModelVariant) -> list[Layer]:
+    """The conv and batch-norm layers ``variant`` runs at its recipe's batch size, in call order.
+
+    Runs a batch of 2 through the model in eval mode with forward hooks on its
+    zoo layers, then sets each recorded shape's batch dimension.
     """
-    for fn in fns.values():
-        for _ in range(warmup):
-            fn()
-    synchronize(device)
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            times[name].append(time_once(fn, device))
-    return {name: statistics.median(t) for name, t in times.items()}
+    model = variant.create().eval()
+    found: list[Layer] = []
+
+    def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        found.append(layer_of(module, inputs[0].shape).at_batch(variant.batch_size))
+
+    zoo_layers = (zoo.nn.Conv2d, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d)
+    handles = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, zoo_layers)]
+    with torch.no_grad():
+        model(torch.zeros(variant.input_shape(2)))
+    for handle in handles:
+        handle.remove()
+    return found
 
 
-def time_once(fn: Callable[[], object], device: torch.device) -> float:
-    """Seconds one call takes: CUDA events on a GPU (device time), wall clock on the CPU."""
-    if device.type == "cuda":
-        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        return start.elapsed_time(end) / 1e3
-    start_time = time.perf_counter()
-    fn()
-    return time.perf_counter() - start_time
+def preset_layers(variants: list[ModelVariant]) -> dict[Layer, list[str]]:
+    """Every distinct layer the variants run, convolutions first, each with the labels of the variants running it."""
+    users: dict[Layer, list[str]] = {}
+    for variant in variants:
+        for layer in layers_of(variant):
+            labels = users.setdefault(layer, [])
+            if variant.label not in labels:
+                labels.append(variant.label)
+    return dict(sorted(users.items(), key=lambda item: not item[0].is_conv))  # stable: call order within each kind
+
+
+def rebatched(users: dict[Layer, list[str]], batch: int) -> dict[Layer, list[str]]:
+    """The same layers at batch size ``batch``, merging those that become equal."""
+    merged: dict[Layer, list[str]] = {}
+    for layer, labels in users.items():
+        target = merged.setdefault(layer.at_batch(batch), [])
+        target += [label for label in labels if label not in target]
+    return merged
+
+
+def used_by(labels: list[str]) -> str:
+    """The "used by" cell: the first model and how many others."""
+    return labels[0] + (f" +{len(labels) - 1}" if len(labels) > 1 else "")
+
+
+def select_layers(users: dict[Layer, list[str]], only: list[str], max_layers: int | None) -> dict[Layer, list[str]]:
+    """Layers whose name contains an ``--only`` text or that a model matching an ``--only`` pattern runs; at most ``max_layers``."""
+    def wanted(layer: Layer, labels: list[str]) -> bool:
+        return not only or any(text in layer.name or fnmatch.filter(labels, text) for text in only)
+
+    chosen = [(layer, labels) for layer, labels in users.items() if wanted(layer, labels)]
+    return dict(chosen[:max_layers])
+
+
+# ---------------------------------------------------------------- timing one layer
 
 
 def layer_functions(layer: Layer, device: torch.device, dtype: torch.dtype):
     """(zoo forward, torch forward, inputs that take gradients) for one layer."""
-    x = torch.randn(layer.shape, device=device, dtype=dtype, requires_grad=True)
+    def tensor(*shape: int) -> torch.Tensor:
+        return torch.randn(shape, device=device, dtype=dtype)
+
+    x = tensor(*layer.shape).requires_grad_()
     if layer.is_conv:
-        weight = torch.randn(layer.out_channels, layer.shape[1], layer.kernel, layer.kernel, device=device, dtype=dtype)
+        weight = tensor(layer.out_channels, layer.shape[1], *layer.kernel)
         weight = (weight / math.sqrt(weight[0].numel())).requires_grad_()
-        bias = torch.randn(layer.out_channels, device=device, dtype=dtype, requires_grad=True)
-        ours = lambda: zoo.ops.conv2d(x, weight, bias, 1, layer.padding)  # noqa: E731
-        theirs = lambda: F.conv2d(x, weight, bias, 1, layer.padding)  # noqa: E731
-        return ours, theirs, (x, weight, bias)
+        bias = tensor(layer.out_channels).requires_grad_() if layer.bias else None
+        args = (layer.stride, layer.padding, layer.dilation)
+        ours = lambda: zoo.ops.conv2d(x, weight, bias, *args)  # noqa: E731
+        theirs = lambda: F.conv2d(x, weight, bias, *args)  # noqa: E731
+        return ours, theirs, tuple(t for t in (x, weight, bias) if t is not None)
     channels = layer.shape[1]
-    weight = torch.randn(channels, device=device, dtype=dtype, requires_grad=True)
-    bias = torch.randn(channels, device=device, dtype=dtype, requires_grad=True)
+    weight, bias = (tensor(channels).requires_grad_(), tensor(channels).requires_grad_()) if layer.bias else (None, None)
     stats = [torch.zeros(channels, device=device, dtype=dtype), torch.ones(channels, device=device, dtype=dtype)]
     ours = lambda: zoo.ops.batch_norm(x, *stats, weight, bias, training=True)  # noqa: E731
     theirs = lambda: F.batch_norm(x, *stats, weight, bias, training=True)  # noqa: E731
-    return ours, theirs, (x, weight, bias)
+    return ours, theirs, tuple(t for t in (x, weight, bias) if t is not None)
 
 
 def forward_backward(forward: Callable[[], torch.Tensor], leaves: tuple[torch.Tensor, ...], grad: torch.Tensor):
@@ -128,38 +220,37 @@ def forward_backward(forward: Callable[[], torch.Tensor], leaves: tuple[torch.Te
     return run
 
 
-def measure(layer: Layer, device: torch.device, dtype: torch.dtype, repeat: int, warmup: int) -> dict:
-    """Times of one layer: forward and forward+backward, ours and torch's."""
+def measure(layer: Layer, device: torch.device, dtype: torch.dtype, rounds: int, warmup: int) -> dict[str, float]:
+    """Times of one layer, forward and forward+backward, ours and torch's, and the work they do (FLOP or bytes)."""
     ours, theirs, leaves = layer_functions(layer, device, dtype)
     with torch.no_grad():
         grad = torch.randn_like(theirs())
-    result = {}
-    with torch.no_grad():
-        forward = median_seconds({"ours": ours, "torch": theirs}, device, repeat, warmup)
+        forward = median_seconds({"ours": ours, "torch": theirs}, device, rounds, warmup)
     both = {"ours": forward_backward(ours, leaves, grad), "torch": forward_backward(theirs, leaves, grad)}
-    forward_and_backward = median_seconds(both, device, repeat, warmup)
+    forward_and_backward = median_seconds(both, device, rounds, warmup)
+    result = {}
     for side in ("ours", "torch"):
         result[f"{side}_fwd"] = forward[side]
         result[f"{side}_fwdbwd"] = forward_and_backward[side]
     if layer.is_conv:
-        n, cin, h, w = layer.shape
-        ho = h + 2 * layer.padding - layer.kernel + 1
-        result["flop_fwd"] = 2.0 * n * layer.out_channels * ho * ho * cin * layer.kernel**2
+        n, cin = layer.shape[:2]
+        result["flop_fwd"] = 2.0 * n * layer.out_channels * math.prod(layer.output_hw()) * cin * math.prod(layer.kernel)
         result["flop_fwdbwd"] = 3 * result["flop_fwd"]  # dx and dW each cost one forward
     else:
         result["bytes"] = 2.0 * math.prod(layer.shape) * torch.finfo(dtype).bits / 8
     return result
 
 
-def copy_bandwidth(device: torch.device, repeat: int) -> float:
+def copy_bandwidth(device: torch.device, rounds: int) -> float:
     """GB/s of a 256 MB tensor copy (read + write counted), for scale."""
     src = torch.empty(64 * 2**20, device=device)
     dst = torch.empty_like(src)
-    seconds = median_seconds({"copy": lambda: dst.copy_(src)}, device, repeat, 2)["copy"]
+    seconds = median_seconds({"copy": lambda: dst.copy_(src)}, device, rounds, 2)["copy"]
     return 2 * src.numel() * 4 / seconds / 1e9
 
 
-def rate(layer: Layer, r: dict, kind: str, side: str) -> str:
+def rate(layer: Layer, r: dict[str, float], kind: str, side: str) -> str:
+    """GFLOP/s (convolution) or GB/s (batch norm) of one measurement."""
     seconds = r[f"{side}_{kind}"]
     if layer.is_conv:
         return f"{r[f'flop_{kind}'] / seconds / 1e9:.0f} GFLOP/s"
@@ -168,48 +259,58 @@ def rate(layer: Layer, r: dict, kind: str, side: str) -> str:
     return f"{2 * r['bytes'] / seconds / 1e9:.1f} GB/s"  # backward reads x and dy, writes dx
 
 
+# ---------------------------------------------------------------- the run
+
+
 def main() -> None:
-    """Run the benchmark and print the table."""
+    """Parse the options, find the layers, time them and print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
+    add_common_arguments(parser, rounds=7)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
-    parser.add_argument("--repeat", type=int, default=7, help="timed runs per measurement; the median is reported")
-    parser.add_argument("--warmup", type=int, default=2, help="untimed runs first")
-    parser.add_argument("--large", action="store_true", help="add the larger (N=256) shapes")
-    parser.add_argument("--only", default="", help="run only layers whose name contains this text")
-    parser.add_argument("--markdown", action="store_true", help="print a markdown table")
+    parser.add_argument("--only", nargs="+", default=[], metavar="TEXT",
+                        help="layers whose name contains TEXT ('BN2d', 'k5') or that a model matching TEXT runs "
+                             "('mnist_cnn_32_64', 'nin_maxout*')")
+    parser.add_argument("--max-layers", type=int, default=None, help="time at most this many layers (after --only)")
+    parser.add_argument("--batch", type=int, default=None, help="every layer at this batch size instead of its recipe's")
+    parser.add_argument("--large", action="store_true", help=f"add every layer again at batch {LARGE_BATCH} (GPU-sized)")
+    parser.add_argument("--list", action="store_true", help="list the selected layers and their models, then exit")
     args = parser.parse_args()
 
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
-    layers = LAYERS + (LARGE_LAYERS if args.large else [])
-    layers = [layer for layer in layers if args.only in layer.name]
-    threads = f"{torch.get_num_threads()} threads" if device.type == "cpu" else torch.cuda.get_device_name(device)
-    print(f"zoo kernels vs torch {torch.__version__} on {args.device} ({threads}), {args.dtype}, median of {args.repeat}")
-    print(f"reference copy bandwidth: {copy_bandwidth(device, args.repeat):.1f} GB/s (read + write)")
+    apply_threads(args.threads)
+    users = preset_layers(model_variants())
+    if args.batch is not None:
+        users = rebatched(users, args.batch)
+    if args.large:
+        users = {**users, **{layer: labels for layer, labels in rebatched(users, LARGE_BATCH).items() if layer not in users}}
+    users = select_layers(users, args.only, args.max_layers)
+    if not users:
+        sys.exit(f"no layer matches --only {' '.join(args.only)}; --list shows them")
+    if args.list:
+        print("\n".join(f"{layer.name}  (used by {', '.join(labels)})" for layer, labels in users.items()))
+        return
 
-    header = ["layer", "fwd ours", "fwd torch", "fwd speed-up", "fwd+bwd ours", "fwd+bwd torch", "fwd+bwd speed-up", "ours rate fwd / fwd+bwd"]
-    if args.markdown:
-        print("| " + " | ".join(header) + " |")
-        print("|" + "---|" * len(header))
-    else:
-        print(f"{'layer':32s} {'fwd ours':>10s} {'torch':>10s} {'x':>6s} {'f+b ours':>10s} {'torch':>10s} {'x':>6s}  ours rate fwd / fwd+bwd")
-    speedups = {"fwd": [], "fwdbwd": []}
-    for layer in layers:
-        r = measure(layer, device, dtype, args.repeat, args.warmup)
+    print(f"zoo kernels vs {run_description(device)}, {args.dtype}, median of {args.rounds}, "
+          f"{len(users)} layers of the zoo presets")
+    print(f"reference copy bandwidth: {copy_bandwidth(device, args.rounds):.1f} GB/s (read + write)")
+    header = ["layer", "fwd ours", "fwd torch", "fwd speed-up", "fwd+bwd ours", "fwd+bwd torch", "fwd+bwd speed-up",
+              "ours rate fwd / fwd+bwd", "used by"]
+    table = Table(header, [40, 10, 10, 12, 12, 13, 16, 25, 0], args.markdown, left=(0, 8))
+    table.print_header()
+    speedups: dict[str, list[float]] = {"fwd": [], "fwdbwd": []}
+    for layer, labels in users.items():
+        r = measure(layer, device, dtype, args.rounds, args.warmup)
         for kind in speedups:
             speedups[kind].append(r[f"torch_{kind}"] / r[f"ours_{kind}"])
-        cells = [
+        table.print_row([
             layer.name,
-            f"{r['ours_fwd'] * 1e3:.2f} ms", f"{r['torch_fwd'] * 1e3:.2f} ms", f"{speedups['fwd'][-1]:.2f}x",
-            f"{r['ours_fwdbwd'] * 1e3:.2f} ms", f"{r['torch_fwdbwd'] * 1e3:.2f} ms", f"{speedups['fwdbwd'][-1]:.2f}x",
+            milliseconds(r["ours_fwd"]), milliseconds(r["torch_fwd"]), speedup(r["torch_fwd"], r["ours_fwd"]),
+            milliseconds(r["ours_fwdbwd"]), milliseconds(r["torch_fwdbwd"]), speedup(r["torch_fwdbwd"], r["ours_fwdbwd"]),
             f"{rate(layer, r, 'fwd', 'ours')} / {rate(layer, r, 'fwdbwd', 'ours')}",
-        ]
-        if args.markdown:
-            print("| " + " | ".join(cells) + " |")
-        else:
-            print(f"{cells[0]:32s} {cells[1]:>10s} {cells[2]:>10s} {cells[3]:>6s} {cells[4]:>10s} {cells[5]:>10s} {cells[6]:>6s}  {cells[7]}")
-    geomean = {k: math.exp(sum(map(math.log, v)) / len(v)) for k, v in speedups.items()}
-    print(f"geomean speed-up (torch time / ours): forward {geomean['fwd']:.2f}x, forward+backward {geomean['fwdbwd']:.2f}x")
+            used_by(labels),
+        ])
+    print(f"geomean speed-up (torch time / ours): forward {geometric_mean(speedups['fwd']):.2f}x, "
+          f"forward+backward {geometric_mean(speedups['fwdbwd']):.2f}x")
 
 
 if __name__ == "__main__":

@@ -14,33 +14,20 @@ kernels and its autograd cost on top.
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
 
 import zoo
+from common import median_seconds
 
 
-def per_call_us(fn: Callable[[], object], calls: int) -> float:
-    """Microseconds per call of ``fn`` over one loop of ``calls`` calls."""
-    start = time.perf_counter()
-    for _ in range(calls):
-        fn()
-    return (time.perf_counter() - start) / calls * 1e6
-
-
-def medians(pair: tuple[Callable[[], object], Callable[[], object]], samples: int, calls: int) -> tuple[float, float]:
-    """Median per-call time of ours and torch's, sampled in turns after a warm-up."""
-    for fn in pair:
-        per_call_us(fn, calls)
-    times: tuple[list[float], list[float]] = ([], [])
-    for _ in range(samples):
-        for fn, out in zip(pair, times):
-            out.append(per_call_us(fn, calls))
-    return statistics.median(times[0]), statistics.median(times[1])
+def per_call_us(pair: tuple[Callable[[], object], Callable[[], object]], samples: int, calls: int) -> tuple[float, float]:
+    """Median microseconds per call of ours and torch's: each sample is a loop of ``calls`` calls, taken in turns."""
+    loops = {name: (lambda fn=fn: [fn() for _ in range(calls)]) for name, fn in zip(("ours", "torch"), pair)}
+    medians = median_seconds(loops, torch.device("cpu"), repeat=samples, warmup=1)
+    return medians["ours"] / calls * 1e6, medians["torch"] / calls * 1e6
 
 
 def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
@@ -78,7 +65,7 @@ def main() -> None:
 
     rows = []
     for name, ours, theirs in cases():
-        ours_us, torch_us = medians((ours, theirs), args.samples, args.calls)
+        ours_us, torch_us = per_call_us((ours, theirs), args.samples, args.calls)
         rows.append((name, ours_us, torch_us))
     if args.markdown:
         print("| op call | zoo µs | torch µs | zoo − torch µs |")
