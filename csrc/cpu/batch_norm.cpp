@@ -73,6 +73,11 @@ inline void affine_rows(const scalar_t* x, scalar_t* y, int64_t begin, int64_t e
 // Elements per parallel task in element-wise loops: big enough to amortise
 // scheduling, small enough to split the zoo's tensors over a few threads.
 constexpr int64_t kGrainElements = 32768;
+// The same for the rows layout ((N, C) input, channels-last), whose per-thread
+// partial sums must be merged afterwards: a task must be larger to pay for that.
+constexpr int64_t kRowsGrainElements = 262144;
+
+int64_t rows_per_task(int64_t C) { return std::max<int64_t>(1, kRowsGrainElements / C); }
 
 // Channels per parallel task in the planar kernels: tiny inputs stay on one
 // thread, where a hand-off to another would cost more than the work.
@@ -84,8 +89,7 @@ template <typename scalar_t>
 void apply_channel_affine(const scalar_t* x, scalar_t* y, const ChannelLayout& L,
                           const scalar_t* scale, const scalar_t* shift) {
   if (L.rows) {
-    const int64_t grain = std::max<int64_t>(1, kGrainElements / L.C);
-    at::parallel_for(0, L.M(), grain, [&](int64_t begin, int64_t end) {
+    at::parallel_for(0, L.M(), rows_per_task(L.C), [&](int64_t begin, int64_t end) {
       affine_rows(x, y, begin, end, L.C, scale, shift);
     });
   } else {
@@ -102,10 +106,11 @@ void apply_channel_affine(const scalar_t* x, scalar_t* y, const ChannelLayout& L
 // Per-channel statistics of a (M, C) row layout.
 template <typename scalar_t>
 std::vector<Welford> row_statistics(const scalar_t* x, int64_t M, int64_t C) {
-  // Rows per block: the block is read twice, so keep it within L1/L2.
-  const int64_t block_rows = std::max<int64_t>(16, 4096 / C);
+  // Rows per block: the block is read twice, so keep it within L2 (~256 KiB of float);
+  // fewer, larger blocks mean fewer per-channel merges, which cost more than the adds.
+  const int64_t block_rows = std::max<int64_t>(16, 65536 / C);
   std::vector<std::vector<Welford>> partial(at::get_num_threads(), std::vector<Welford>(C));
-  at::parallel_for(0, M, block_rows, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, M, std::max(block_rows, rows_per_task(C)), [&](int64_t begin, int64_t end) {
     std::vector<Welford>& acc = partial[at::get_thread_num()];
     std::vector<scalar_t> sum(C), m2(C);
     for (int64_t r0 = begin; r0 < end; r0 += block_rows) {
@@ -170,7 +175,7 @@ void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bi
   at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       Welford w;
-      for (int64_t n = 0; n < L.N; ++n) welford_add_contiguous(w, x + (n * L.C + c) * L.S, L.S);
+      welford_add_runs(w, x + c * L.S, L.N, L.C * L.S, L.S);  // the channel's N runs of S values
       const auto [scale, shift] = store(c, w);
       for (int64_t n = 0; n < L.N; ++n) {
         const int64_t offset = (n * L.C + c) * L.S;
@@ -180,17 +185,25 @@ void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bi
   });
 }
 
-// sum(dy) and sum(dy * (x - mean)) over one run of n values of one channel.
+// sum(dy) and sum(dy * (x - mean)) over one channel's `runs` runs of n values, `stride`
+// apart: groups of about kStatisticsChunk values summed in the input precision, the
+// group sums added in double.
 template <typename scalar_t>
-inline void grad_sums_run(const scalar_t* dy, const scalar_t* x, int64_t n, scalar_t mean,
-                          double& sum_dy, double& sum_dy_xmu) {
-  constexpr int64_t kChunk = 2048;  // short float partial sums, merged in double
-  for (int64_t start = 0; start < n; start += kChunk) {
-    const int64_t end = std::min(n, start + kChunk);
-    const scalar_t* d = dy + start;
-    const scalar_t* v = x + start;
-    sum_dy += pipelined_sum<scalar_t>(end - start, [d](int64_t i) { return d[i]; });
-    sum_dy_xmu += pipelined_sum<scalar_t>(end - start, [d, v, mean](int64_t i) { return d[i] * (v[i] - mean); });
+inline void grad_sums_runs(const scalar_t* dy, const scalar_t* x, int64_t runs, int64_t stride, int64_t n,
+                           scalar_t mean, double& sum_dy, double& sum_dy_xmu) {
+  const int64_t piece = n < kStatisticsChunk ? n : kStatisticsChunk;
+  const int64_t group = n < kStatisticsChunk ? std::max<int64_t>(1, kStatisticsChunk / n) : 1;
+  for (int64_t r0 = 0; r0 < runs; r0 += group) {
+    const int64_t rows = std::min(group, runs - r0);
+    for (int64_t start = 0; start < n; start += piece) {
+      const int64_t len = std::min(piece, n - start), offset = r0 * stride + start;
+      const scalar_t* d = dy + offset;
+      const scalar_t* v = x + offset;
+      sum_dy += pipelined_sum_runs<scalar_t>(rows, len, [d, stride](int64_t r, int64_t i) { return d[r * stride + i]; });
+      sum_dy_xmu += pipelined_sum_runs<scalar_t>(rows, len, [d, v, stride, mean](int64_t r, int64_t i) {
+        return d[r * stride + i] * (v[r * stride + i] - mean);
+      });
+    }
   }
 }
 
@@ -231,10 +244,7 @@ void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight,
     at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
         double sum_dy = 0, sum_dy_xmu = 0;
-        for (int64_t n = 0; n < L.N; ++n) {
-          const int64_t offset = (n * L.C + c) * L.S;
-          grad_sums_run(dy + offset, x + offset, L.S, mean[c], sum_dy, sum_dy_xmu);
-        }
+        grad_sums_runs(dy + c * L.S, x + c * L.S, L.N, L.C * L.S, L.S, mean[c], sum_dy, sum_dy_xmu);
         const GradCoefficients k = finish_channel(c, sum_dy, sum_dy_xmu);
         for (int64_t n = 0; n < L.N; ++n) {
           const int64_t offset = (n * L.C + c) * L.S;
@@ -247,7 +257,7 @@ void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight,
   }
 
   const int64_t C = L.C, M = L.M();
-  const int64_t grain = std::max<int64_t>(1, kGrainElements / C);
+  const int64_t grain = rows_per_task(C);
   std::vector<std::vector<double>> partial(at::get_num_threads(), std::vector<double>(2 * C, 0.0));
   at::parallel_for(0, M, grain, [&](int64_t begin, int64_t end) {
     double* sum_dy = partial[at::get_thread_num()].data();

@@ -7,6 +7,7 @@
 // not cancel the variance away, and it reads main memory only once.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 
 namespace zoo::cpu {
@@ -30,39 +31,67 @@ struct Welford {
   void merge(const Welford& other) { merge(other.count, other.mean, other.m2); }
 };
 
-// Sum of f(i) for i in [0, n) with many independent partial sums, so vector
-// adds pipeline instead of waiting on one accumulator (that chain, not memory,
-// bounded the statistics loops when written as one `omp simd reduction`).
+// Sum of f(r, i) over runs r in [0, runs) and i in [0, n), with many independent
+// partial sums, so vector adds pipeline instead of waiting on one accumulator
+// (that chain, not memory, bounded the statistics loops when written as one
+// `omp simd reduction`). The partial sums carry over from run to run: short
+// runs (batch norm of small images) would otherwise pay one horizontal
+// reduction each, which cost more than the adds.
 template <typename T, typename F>
-inline T pipelined_sum(int64_t n, F f) {
+inline T pipelined_sum_runs(int64_t runs, int64_t n, F f) {
   constexpr int64_t kLanes = 256 / sizeof(T);  // 4 x 64-byte vectors
   T partial[kLanes] = {};
-  int64_t i = 0;
-  for (; i + kLanes <= n; i += kLanes) {
-    for (int64_t l = 0; l < kLanes; ++l) partial[l] += f(i + l);
+  for (int64_t r = 0; r < runs; ++r) {
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+      for (int64_t l = 0; l < kLanes; ++l) partial[l] += f(r, i + l);
+    }
+    for (int64_t l = 0; i < n; ++i, ++l) partial[l] += f(r, i);
   }
   T total = 0;
-  for (; i < n; ++i) total += f(i);
   for (int64_t l = 0; l < kLanes; ++l) total += partial[l];
   return total;
+}
+
+// Sum of f(i) for i in [0, n): pipelined_sum_runs over one run.
+template <typename T, typename F>
+inline T pipelined_sum(int64_t n, F f) {
+  return pipelined_sum_runs<T>(1, n, [&f](int64_t, int64_t i) { return f(i); });
+}
+
+// Values summed in the input precision before a merge in double: 8 KiB of float,
+// which stays in L1 for the second read.
+constexpr int64_t kStatisticsChunk = 2048;
+
+// Merge the statistics of `runs` runs of `n` values, `stride` apart, into `w`:
+// groups of about kStatisticsChunk values (whole runs, or pieces of a long run)
+// are read twice (sum, then squared deviations from the group mean) and merged.
+template <typename scalar_t>
+inline void welford_add_runs(Welford& w, const scalar_t* x, int64_t runs, int64_t stride, int64_t n) {
+  using acc_t = scalar_t;  // groups are short: sums in the input precision, merged in double
+  const int64_t piece = n < kStatisticsChunk ? n : kStatisticsChunk;
+  const int64_t group = n < kStatisticsChunk ? std::max<int64_t>(1, kStatisticsChunk / n) : 1;
+  for (int64_t r0 = 0; r0 < runs; r0 += group) {
+    const int64_t rows = std::min(group, runs - r0);
+    for (int64_t start = 0; start < n; start += piece) {
+      const int64_t len = std::min(piece, n - start);
+      const scalar_t* p = x + r0 * stride + start;
+      const auto at = [p, stride](int64_t r, int64_t i) { return acc_t(p[r * stride + i]); };
+      const acc_t count = static_cast<acc_t>(rows * len);
+      const acc_t mean = pipelined_sum_runs<acc_t>(rows, len, at) / count;
+      const acc_t m2 = pipelined_sum_runs<acc_t>(rows, len, [&at, mean](int64_t r, int64_t i) {
+        const acc_t d = at(r, i) - mean;
+        return d * d;
+      });
+      w.merge(rows * len, static_cast<double>(mean), static_cast<double>(m2));
+    }
+  }
 }
 
 // Merge the statistics of a contiguous run of `n` values into `w`.
 template <typename scalar_t>
 inline void welford_add_contiguous(Welford& w, const scalar_t* x, int64_t n) {
-  constexpr int64_t kChunk = 2048;  // 8 KiB of float: stays in L1 for the second read
-  for (int64_t start = 0; start < n; start += kChunk) {
-    const int64_t len = n - start < kChunk ? n - start : kChunk;
-    const scalar_t* p = x + start;
-    using acc_t = scalar_t;  // chunks are short: float sums in float, merged in double
-    const acc_t sum = pipelined_sum<acc_t>(len, [p](int64_t i) { return acc_t(p[i]); });
-    const acc_t mean = sum / static_cast<acc_t>(len);
-    const acc_t m2 = pipelined_sum<acc_t>(len, [p, mean](int64_t i) {
-      const acc_t d = p[i] - mean;
-      return d * d;
-    });
-    w.merge(len, static_cast<double>(mean), static_cast<double>(m2));
-  }
+  welford_add_runs(w, x, 1, n, n);
 }
 
 }  // namespace zoo::cpu
