@@ -486,6 +486,16 @@ void conv2d_col2im(const scalar_t* col, int64_t B, const Conv2dGeometry& s, scal
                 dim3(kColThreads), stream, col, B, s, dx);
 }
 
+// The chunk's column matrix, the same as the CPU's: x itself for a pointwise
+// convolution, else im2col into the start of the workspace.
+template <typename scalar_t>
+const scalar_t* columns(const scalar_t* x, int64_t B, const Conv2dGeometry& s, scalar_t* workspace,
+                        cudaStream_t stream) {
+  if (s.pointwise()) return x;
+  conv2d_im2col(x, B, s, workspace, stream);
+  return workspace;
+}
+
 }  // namespace
 
 // ---------------------------------------------------------------------------
@@ -500,13 +510,8 @@ size_t conv2d_forward_workspace_elems(const Conv2dGeometry& s, int64_t B) {
 template <typename scalar_t>
 void conv2d_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bias, scalar_t* y, int64_t B,
                     const Conv2dGeometry& s, scalar_t* workspace, cudaStream_t stream) {
-  const size_t ncol = col_elems<scalar_t>(s, B);
-  const scalar_t* col = x;
-  if (!s.pointwise()) {
-    conv2d_im2col(x, B, s, workspace, stream);
-    col = workspace;
-  }
-  run_gemm(forward_desc(col, weight, bias, y, B, s), workspace + ncol, stream);
+  const scalar_t* col = columns(x, B, s, workspace, stream);
+  run_gemm(forward_desc(col, weight, bias, y, B, s), workspace + col_elems<scalar_t>(s, B), stream);
 }
 
 template <typename scalar_t>
@@ -534,13 +539,8 @@ size_t conv2d_backward_weight_workspace_elems(const Conv2dGeometry& s, int64_t B
 template <typename scalar_t>
 void conv2d_backward_weight(const scalar_t* grad_y, const scalar_t* x, scalar_t* grad_w, int64_t B,
                             const Conv2dGeometry& s, bool accumulate, scalar_t* workspace, cudaStream_t stream) {
-  const size_t ncol = col_elems<scalar_t>(s, B);
-  const scalar_t* col = x;
-  if (!s.pointwise()) {
-    conv2d_im2col(x, B, s, workspace, stream);
-    col = workspace;
-  }
-  run_gemm(backward_weight_desc(grad_y, col, grad_w, B, s, accumulate), workspace + ncol, stream);
+  const scalar_t* col = columns(x, B, s, workspace, stream);
+  run_gemm(backward_weight_desc(grad_y, col, grad_w, B, s, accumulate), workspace + col_elems<scalar_t>(s, B), stream);
 }
 
 template <typename scalar_t>
