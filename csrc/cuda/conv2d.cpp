@@ -32,9 +32,11 @@ void check_cuda(const at::Tensor& x, const at::Tensor& weight, const Conv2dGeome
                     " and weight on ", weight.device());
   // The im2col/col2im kernels do per-pixel index math in 32 bits (tensor offsets are 64-bit).
   constexpr int64_t kIntMax = std::numeric_limits<int>::max();
-  TORCH_CHECK_VALUE(g.H + 2 * g.ph < kIntMax && g.W + 2 * g.pw < kIntMax && g.Ho * g.sh < kIntMax &&
-                        g.Wo * g.sw < kIntMax && g.dh * g.kh < kIntMax && g.dw * g.kw < kIntMax &&
-                        g.kh * g.kw < kIntMax,
+  // Written as divisions: the products themselves may pass int64 for huge strides or dilations.
+  const auto fits = [](int64_t a, int64_t b) { return a < kIntMax / b; };  // a * b < 2^31, a, b >= 1
+  TORCH_CHECK_VALUE(g.ph < kIntMax / 2 && g.pw < kIntMax / 2 && g.H + 2 * g.ph < kIntMax &&
+                        g.W + 2 * g.pw < kIntMax && fits(g.Ho, g.sh) && fits(g.Wo, g.sw) && fits(g.kh, g.dh) &&
+                        fits(g.kw, g.dw) && fits(g.kh, g.kw),
                     "zoo conv2d (CUDA kernel): spatial sizes too large for 32-bit pixel indexing, input ", x.sizes(),
                     " weight ", weight.sizes());
 }
