@@ -57,6 +57,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(const at::Tensor&
 }  // namespace zoo::ops
 
 TORCH_LIBRARY(zoo, m) {
+  // torch requires a C++-defined op's Python fake kernel to be registered from the module
+  // named here (and imports it when tracing needs the fake kernel).
   m.set_python_module("zoo.ops.batch_norm");
   m.def("batch_norm_train(Tensor x, Tensor? weight, Tensor? bias, float eps) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def(
