@@ -15,6 +15,7 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 
 namespace zoo::cpu {
 
@@ -52,29 +53,46 @@ inline void for_each_column_row(const Conv2dGeometry& g, int64_t ld, const Op& o
       }
 }
 
+// The output rows [first, last) whose input row oh * sh - ph + i * dh lies in [0, H)
+// (valid_columns along the other axis; `offset` is the input row of output row 0).
+inline ValidColumns valid_rows(const Conv2dGeometry& g, int64_t i) {
+  Conv2dGeometry t = g;
+  std::swap(t.W, t.H), std::swap(t.Wo, t.Ho), std::swap(t.sw, t.sh), std::swap(t.pw, t.ph), std::swap(t.dw, t.dh);
+  return valid_columns(t, i);
+}
+
 // im2col of one image into col (K rows, `ld` apart); padding positions get 0.
+// Each column row (c, i, j) holds Ho output rows of Wo values: the rows that read
+// padding are zero-filled in two blocks, the others copied (or gathered) in one loop.
 template <typename scalar_t>
 void im2col(const scalar_t* x, const Conv2dGeometry& g, scalar_t* col, int64_t ld) {
   const int64_t Wo = g.Wo, sw = g.sw;
-  for_each_column_row(g, ld, [&](int64_t to, int64_t from, const ValidColumns& cols) {
-    scalar_t* d = col + to;
-    if (from < 0) {
-      std::fill_n(d, Wo, scalar_t(0));
-      return;
-    }
-    std::fill_n(d, cols.first, scalar_t(0));
-    std::fill_n(d + cols.last, Wo - cols.last, scalar_t(0));
-    const int64_t n = cols.last - cols.first;
-    if (n == 0) return;
-    const scalar_t* s = x + from + cols.offset + cols.first * sw;  // the input of output column `first`
-    scalar_t* valid = d + cols.first;
-    if (sw == 1) {
+  for (int64_t c = 0; c < g.C; ++c)
+    for (int64_t i = 0; i < g.kh; ++i) {
+      const ValidColumns rows = valid_rows(g, i);
+      for (int64_t j = 0; j < g.kw; ++j) {
+        const ValidColumns cols = valid_columns(g, j);
+        scalar_t* d = col + ((c * g.kh + i) * g.kw + j) * ld;
+        std::fill_n(d, rows.first * Wo, scalar_t(0));
+        std::fill_n(d + rows.last * Wo, (g.Ho - rows.last) * Wo, scalar_t(0));
+        const int64_t n = cols.last - cols.first;
+        for (int64_t oh = rows.first; oh < rows.last; ++oh) {
+          scalar_t* out = d + oh * Wo;
+          std::fill_n(out, cols.first, scalar_t(0));
+          std::fill_n(out + cols.last, Wo - cols.last, scalar_t(0));
+          if (n == 0) continue;
+          // The input of output column `first` in input row oh * sh + rows.offset.
+          const scalar_t* s = x + (c * g.H + oh * g.sh + rows.offset) * g.W + cols.offset + cols.first * sw;
+          scalar_t* valid = out + cols.first;
+          if (sw == 1) {
 #pragma omp simd
-      for (int64_t k = 0; k < n; ++k) valid[k] = s[k];
-    } else {
-      for (int64_t k = 0; k < n; ++k) valid[k] = s[k * sw];
+            for (int64_t k = 0; k < n; ++k) valid[k] = s[k];
+          } else {
+            for (int64_t k = 0; k < n; ++k) valid[k] = s[k * sw];
+          }
+        }
+      }
     }
-  });
 }
 
 // dx += col2im(col) for one image: every column entry is added to the input
