@@ -186,25 +186,18 @@ void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bi
 }
 
 // sum(dy) and sum(dy * (x - mean)) over one channel's `runs` runs of n values, `stride`
-// apart: groups of about kStatisticsChunk values summed in the input precision, the
-// group sums added in double.
+// apart: each group summed in the input precision, the group sums added in double.
 template <typename scalar_t>
 inline void grad_sums_runs(const scalar_t* dy, const scalar_t* x, int64_t runs, int64_t stride, int64_t n,
                            scalar_t mean, double& sum_dy, double& sum_dy_xmu) {
-  const int64_t piece = n < kStatisticsChunk ? n : kStatisticsChunk;
-  const int64_t group = n < kStatisticsChunk ? std::max<int64_t>(1, kStatisticsChunk / n) : 1;
-  for (int64_t r0 = 0; r0 < runs; r0 += group) {
-    const int64_t rows = std::min(group, runs - r0);
-    for (int64_t start = 0; start < n; start += piece) {
-      const int64_t len = std::min(piece, n - start), offset = r0 * stride + start;
-      const scalar_t* d = dy + offset;
-      const scalar_t* v = x + offset;
-      sum_dy += pipelined_sum_runs<scalar_t>(rows, len, [d, stride](int64_t r, int64_t i) { return d[r * stride + i]; });
-      sum_dy_xmu += pipelined_sum_runs<scalar_t>(rows, len, [d, v, stride, mean](int64_t r, int64_t i) {
-        return d[r * stride + i] * (v[r * stride + i] - mean);
-      });
-    }
-  }
+  for_each_statistics_group(runs, stride, n, [&](int64_t offset, int64_t rows, int64_t len) {
+    const scalar_t* d = dy + offset;
+    const scalar_t* v = x + offset;
+    sum_dy += pipelined_sum_runs<scalar_t>(rows, len, [d, stride](int64_t r, int64_t i) { return d[r * stride + i]; });
+    sum_dy_xmu += pipelined_sum_runs<scalar_t>(rows, len, [d, v, stride, mean](int64_t r, int64_t i) {
+      return d[r * stride + i] * (v[r * stride + i] - mean);
+    });
+  });
 }
 
 // dx = k_dy * dy + k_xmu * (x - mean) + k_const over one run of one channel.

@@ -63,35 +63,34 @@ inline T pipelined_sum(int64_t n, F f) {
 // which stays in L1 for the second read.
 constexpr int64_t kStatisticsChunk = 2048;
 
-// Merge the statistics of `runs` runs of `n` values, `stride` apart, into `w`:
-// groups of about kStatisticsChunk values (whole runs, or pieces of a long run)
-// are read twice (sum, then squared deviations from the group mean) and merged.
-template <typename scalar_t>
-inline void welford_add_runs(Welford& w, const scalar_t* x, int64_t runs, int64_t stride, int64_t n) {
-  using acc_t = scalar_t;  // groups are short: sums in the input precision, merged in double
-  const int64_t piece = n < kStatisticsChunk ? n : kStatisticsChunk;
+// body(offset, rows, len) for groups of about kStatisticsChunk values of `runs` runs of
+// `n` values, `stride` apart: `rows` whole runs from element `offset` when runs are
+// short, else pieces of `len` values of one run.
+template <typename Body>
+inline void for_each_statistics_group(int64_t runs, int64_t stride, int64_t n, const Body& body) {
+  const int64_t piece = std::min(n, kStatisticsChunk);
   const int64_t group = n < kStatisticsChunk ? std::max<int64_t>(1, kStatisticsChunk / n) : 1;
   for (int64_t r0 = 0; r0 < runs; r0 += group) {
     const int64_t rows = std::min(group, runs - r0);
-    for (int64_t start = 0; start < n; start += piece) {
-      const int64_t len = std::min(piece, n - start);
-      const scalar_t* p = x + r0 * stride + start;
-      const auto at = [p, stride](int64_t r, int64_t i) { return acc_t(p[r * stride + i]); };
-      const acc_t count = static_cast<acc_t>(rows * len);
-      const acc_t mean = pipelined_sum_runs<acc_t>(rows, len, at) / count;
-      const acc_t m2 = pipelined_sum_runs<acc_t>(rows, len, [&at, mean](int64_t r, int64_t i) {
-        const acc_t d = at(r, i) - mean;
-        return d * d;
-      });
-      w.merge(rows * len, static_cast<double>(mean), static_cast<double>(m2));
-    }
+    for (int64_t start = 0; start < n; start += piece) body(r0 * stride + start, rows, std::min(piece, n - start));
   }
 }
 
-// Merge the statistics of a contiguous run of `n` values into `w`.
+// Merge the statistics of `runs` runs of `n` values, `stride` apart, into `w`: each
+// group is read twice (sum, then squared deviations from the group mean) and merged.
 template <typename scalar_t>
-inline void welford_add_contiguous(Welford& w, const scalar_t* x, int64_t n) {
-  welford_add_runs(w, x, 1, n, n);
+inline void welford_add_runs(Welford& w, const scalar_t* x, int64_t runs, int64_t stride, int64_t n) {
+  using acc_t = scalar_t;  // groups are short: sums in the input precision, merged in double
+  for_each_statistics_group(runs, stride, n, [&](int64_t offset, int64_t rows, int64_t len) {
+    const scalar_t* p = x + offset;
+    const auto at = [p, stride](int64_t r, int64_t i) { return acc_t(p[r * stride + i]); };
+    const acc_t mean = pipelined_sum_runs<acc_t>(rows, len, at) / static_cast<acc_t>(rows * len);
+    const acc_t m2 = pipelined_sum_runs<acc_t>(rows, len, [&at, mean](int64_t r, int64_t i) {
+      const acc_t d = at(r, i) - mean;
+      return d * d;
+    });
+    w.merge(rows * len, static_cast<double>(mean), static_cast<double>(m2));
+  });
 }
 
 }  // namespace zoo::cpu
