@@ -9,10 +9,11 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-__all__ = ["zip_damage", "zip_without_crcs"]
+__all__ = ["one_line", "zip_damage", "zip_without_crcs"]
 
 
-def _one_line(err: Exception) -> str:
+def one_line(err: Exception) -> str:
+    """``Type: message`` of an exception on one line of at most ~200 characters, for user-facing errors."""
     return f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
 
 
@@ -26,7 +27,7 @@ def zip_damage(path: str | Path) -> str | None:
         with zipfile.ZipFile(path) as archive:
             bad = archive.testzip()
     except Exception as err:  # whatever a damaged archive makes zipfile raise, the file is unreadable
-        return f"not a readable zip archive, so truncated, overwritten or another kind of file ({_one_line(err)})"
+        return f"not a readable zip archive, so truncated, overwritten or another kind of file ({one_line(err)})"
     return None if bad is None else f"its record {bad!r} fails its CRC-32 check"
 
 

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from zoo.models import create_model
-from zoo.archives import zip_damage, zip_without_crcs
+from zoo.archives import one_line, zip_damage, zip_without_crcs
 from zoo.files import atomic_write
 
 __all__ = ["CHECKPOINT_NAME", "FORMAT", "CheckpointError", "checkpoint_path", "save_checkpoint",
@@ -65,10 +65,6 @@ def save_checkpoint(path: str | Path, checkpoint: dict[str, Any]) -> None:
         torch.serialization.set_crc32_options(computing)
 
 
-def _one_line(err: Exception) -> str:
-    return f"{type(err).__name__}: {' '.join(str(err).split())[:200]}"
-
-
 def _verify(path: Path) -> None:
     # torch.load does not check the records' CRC-32s; zipfile does.
     if zip_without_crcs(path):
@@ -95,7 +91,7 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # intact, but not loadable as plain data (e.g. a pickled object)
         raise CheckpointError(
-            f"{path}: not a zoo checkpoint ({_one_line(err)})") from None
+            f"{path}: not a zoo checkpoint ({one_line(err)})") from None
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
         raise CheckpointError(f"{path}: not a zoo checkpoint")
     if checkpoint.get("version") != VERSION:
@@ -118,5 +114,5 @@ def model_from_checkpoint(checkpoint: dict[str, Any]) -> nn.Module:
         model.load_state_dict(checkpoint["state_dict"])
     except RuntimeError as err:  # torch lists every mismatched tensor over many lines
         raise ValueError(f"the checkpoint's weights do not fit its model {checkpoint['model']['name']}: "
-                         f"{_one_line(err)}") from None
+                         f"{one_line(err)}") from None
     return model.eval()
