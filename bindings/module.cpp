@@ -2,8 +2,14 @@
 // operators with torch's dispatcher (the schemas in csrc/ops.cpp, the kernels
 // of each device and the autograd wrappers, all linked into this module);
 // Python then calls them as torch.ops.zoo.*. The module itself only tells
-// how it was built.
+// how it was built and which algorithm the CPU convolution picks for a layer.
+#include "checks.h"
+#include "cpu/winograd.h"
+
 #include <torch/csrc/utils/pybind.h>
+
+#include <string>
+#include <vector>
 
 PYBIND11_MODULE(_C, m) {
   m.doc() = "zoo's batch-norm and convolution kernels, registered as torch.ops.zoo.* (CPU, and CUDA when built).";
@@ -12,4 +18,15 @@ PYBIND11_MODULE(_C, m) {
 #else
   m.attr("with_cuda") = false;
 #endif
+  m.def(
+      "conv2d_cpu_algorithm",
+      [](const at::Tensor& x, const at::Tensor& weight, const std::vector<int64_t>& stride,
+         const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation) -> std::string {
+        const zoo::Conv2dGeometry g = zoo::checks::check_conv2d_geometry(x, weight, stride, padding, dilation);
+        return zoo::cpu::winograd::applies(g, x.size(0)) ? "winograd" : "im2col";
+      },
+      "The algorithm zoo's CPU conv2d uses for input x and weight (shapes only: meta tensors do): "
+      "'winograd' (F(2x2, 3x3)) or 'im2col' (im2col + GEMM).",
+      pybind11::arg("x"), pybind11::arg("weight"), pybind11::arg("stride"), pybind11::arg("padding"),
+      pybind11::arg("dilation"));
 }

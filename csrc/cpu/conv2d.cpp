@@ -12,9 +12,11 @@
 //    more in synchronisation than the small layers' whole work.
 #include "checks.h"
 #include "empty_batch.h"
+#include "cpu/blas.h"
 #include "cpu/im2col.h"
 #include "cpu/memory.h"
 #include "cpu/welford.h"
+#include "cpu/winograd.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -26,27 +28,8 @@
 #include <optional>
 #include <tuple>
 
-// MKL's per-thread override of its thread count (the C entry point; the lower-case
-// names are its Fortran interface, which takes a pointer), when torch links MKL (a weak
-// reference: null on builds without it, where the GEMM is sequential anyway).
-extern "C" int MKL_Set_Num_Threads_Local(int) __attribute__((weak));
-
 namespace zoo::cpu {
 namespace {
-
-// Keeps MKL sequential on this thread while alive.
-class SequentialBlas {
- public:
-  SequentialBlas() : previous_(MKL_Set_Num_Threads_Local ? MKL_Set_Num_Threads_Local(1) : 0) {}
-  ~SequentialBlas() {
-    if (MKL_Set_Num_Threads_Local) MKL_Set_Num_Threads_Local(previous_);
-  }
-  SequentialBlas(const SequentialBlas&) = delete;
-  SequentialBlas& operator=(const SequentialBlas&) = delete;
-
- private:
-  int previous_;
-};
 
 void check_device(const at::Tensor& x, const at::Tensor& weight) {
   TORCH_CHECK_VALUE(x.device().is_cpu() && weight.device().is_cpu(), "zoo conv2d (CPU kernel): x is on ",
@@ -198,6 +181,17 @@ void bias_grad(const scalar_t* dy, int64_t N, int64_t Cout, int64_t P, scalar_t*
   });
 }
 
+// The bias gradient (Cout) of a contiguous dy when needed, else an empty tensor.
+at::Tensor bias_grad_if(bool needed, const at::Tensor& dy, const Conv2dGeometry& g) {
+  at::Tensor db = at::empty({needed ? g.Cout : 0}, dy.options());
+  if (needed) {
+    AT_DISPATCH_FLOATING_TYPES(dy.scalar_type(), "zoo_conv2d_bias_grad", [&] {
+      bias_grad(dy.const_data_ptr<scalar_t>(), dy.size(0), g.Cout, g.P(), db.mutable_data_ptr<scalar_t>());
+    });
+  }
+  return db;
+}
+
 at::Tensor matrix(void* data, int64_t rows, int64_t cols, const at::TensorOptions& options) {
   return at::from_blob(data, {rows, cols}, options);
 }
@@ -212,6 +206,10 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
   const at::Tensor w = weight_in.contiguous().view({Cout, K});
   const at::Tensor bias = checks::contiguous_if_given(bias_in);
   at::Tensor y = empty_output({N, Cout, g.Ho, g.Wo}, x.options());
+  if (winograd::applies(g, N)) {
+    winograd::forward(x, weight_in.contiguous(), bias, g, y);
+    return y;
+  }
   const ChunkPlan plan = plan_chunks(N, g, x.element_size());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_forward", [&] {
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
@@ -243,6 +241,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
   const at::Tensor x = x_in.contiguous();
   const at::Tensor dy = grad_y.contiguous();
   const at::Tensor w = weight_in.contiguous().view({Cout, K});
+  if (winograd::applies(g, N)) {
+    at::Tensor dx = at::empty({0}, x.options()), dw = at::empty({0}, x.options());
+    if (need_dx) {
+      dx = empty_output({N, g.C, g.H, g.W}, x.options());
+      winograd::backward_input(dy, weight_in.contiguous(), g, dx);
+    }
+    if (need_dw) dw = winograd::backward_weight(x, dy, g);
+    return {dx, dw, bias_grad_if(need_db, dy, g)};
+  }
   const ChunkPlan plan = plan_chunks(N, g, x.element_size());
 
   at::Tensor dx = need_dx ? empty_output({N, g.C, g.H, g.W}, x.options()).zero_() : at::empty({0}, x.options());
@@ -276,13 +283,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
   }
   at::Tensor dw = need_dw ? dw_partial.sum(0).view(weight_in.sizes()) : at::empty({0}, x.options());
 
-  at::Tensor db = at::empty({need_db ? Cout : 0}, x.options());
-  if (need_db) {
-    AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_bias_grad", [&] {
-      bias_grad(dy.const_data_ptr<scalar_t>(), N, Cout, P, db.mutable_data_ptr<scalar_t>());
-    });
-  }
-  return {dx, dw, db};
+  return {dx, dw, bias_grad_if(need_db, dy, g)};
 }
 
 }  // namespace

@@ -1,0 +1,96 @@
+// Small float32 matrix products for the Winograd convolution, on AVX-512.
+//
+// Why not MKL (at::bmm): on the project's AMD EPYC VM MKL runs its AVX2 code
+// (108 GFLOP/s on one core for 2048^3, while oneDNN's convolutions reach ~250
+// there), and its per-call cost shows on the 16 small products of a chunk.
+// The kernel keeps a block of C in registers: 12 rows x 32 columns (24 zmm
+// accumulators), broadcasting one value of A against two vectors of B. Builds without AVX-512 (ZOO_NATIVE_ARCH=0 on an older
+// CPU) and float64 use at::bmm / at::baddbmm instead (see winograd.cpp).
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#define ZOO_HAVE_AVX512_GEMM 1
+#endif
+
+namespace zoo::cpu::gemm {
+
+#if defined(ZOO_HAVE_AVX512_GEMM)
+
+constexpr int kRows = 12;     // rows of C per register block
+constexpr int kColumns = 32;  // columns of C per register block (two zmm)
+
+// The mask of the first `n` (0..16) lanes.
+inline __mmask16 first_lanes(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1);
+}
+
+// C[0:R, 0:32] = A[0:R, 0:K] B[0:K, 0:32] (or += when Add) for one register block;
+// `mask0`, `mask1` select the valid columns of the two 16-wide halves (the last block
+// may be narrower).
+template <bool Add, int R>
+inline void block_nn(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
+                     __mmask16 mask0, __mmask16 mask1) {
+  __m512 acc[R][2];
+  for (int i = 0; i < R; ++i) acc[i][0] = acc[i][1] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; ++k) {
+    const __m512 b0 = _mm512_maskz_loadu_ps(mask0, B + k * ldb);
+    const __m512 b1 = _mm512_maskz_loadu_ps(mask1, B + k * ldb + 16);
+    for (int i = 0; i < R; ++i) {
+      const __m512 a = _mm512_set1_ps(A[i * lda + k]);
+      acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
+      acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
+    }
+  }
+  for (int i = 0; i < R; ++i) {
+    if constexpr (Add) {
+      acc[i][0] = _mm512_add_ps(acc[i][0], _mm512_maskz_loadu_ps(mask0, C + i * ldc));
+      acc[i][1] = _mm512_add_ps(acc[i][1], _mm512_maskz_loadu_ps(mask1, C + i * ldc + 16));
+    }
+    _mm512_mask_storeu_ps(C + i * ldc, mask0, acc[i][0]);
+    _mm512_mask_storeu_ps(C + i * ldc + 16, mask1, acc[i][1]);
+  }
+}
+
+// The block for the last `rows` (< kRows) rows of C.
+template <bool Add>
+inline void block_nn_rows(int rows, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+                          int64_t ldc, __mmask16 m0, __mmask16 m1) {
+  switch (rows) {
+    case 1: return block_nn<Add, 1>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 2: return block_nn<Add, 2>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 3: return block_nn<Add, 3>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 4: return block_nn<Add, 4>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 5: return block_nn<Add, 5>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 6: return block_nn<Add, 6>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 7: return block_nn<Add, 7>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 8: return block_nn<Add, 8>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 9: return block_nn<Add, 9>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 10: return block_nn<Add, 10>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 11: return block_nn<Add, 11>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    default: return block_nn<Add, kRows>(K, A, lda, B, ldb, C, ldc, m0, m1);
+  }
+}
+
+// C (M x N, row stride ldc) = A (M x K, row stride lda) B (K x N, row stride ldb), all
+// row-major (C += A B when Add). Column blocks outside, row blocks inside: one 32-column
+// panel of B (K x 128 bytes) stays in L1 while every row block of A passes over it.
+template <bool Add = false>
+inline void nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
+               int64_t ldc) {
+  for (int64_t j = 0; j < N; j += kColumns) {
+    const __mmask16 m0 = first_lanes(N - j), m1 = first_lanes(N - j - 16);
+    int64_t i = 0;
+    for (; i + kRows <= M; i += kRows)
+      block_nn<Add, kRows>(K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, m0, m1);
+    if (i < M)
+      block_nn_rows<Add>(static_cast<int>(M - i), K, A + i * lda, lda, B + j, ldb, C + i * ldc + j, ldc, m0, m1);
+  }
+}
+
+#endif  // ZOO_HAVE_AVX512_GEMM
+
+}  // namespace zoo::cpu::gemm

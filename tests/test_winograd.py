@@ -1,0 +1,126 @@
+"""The CPU convolution's Winograd F(2x2, 3x3) path against torch: which layers take it,
+forward and every gradient in float64, gradcheck, opcheck, and its float32 error."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.autograd import gradcheck
+
+import zoo
+from conftest import assert_close
+
+
+def algorithm(n, cin, h, w, cout, kernel=(3, 3), stride=(1, 1), padding=(1, 1), dilation=(1, 1)):
+    x, weight = torch.empty(n, cin, h, w, device="meta"), torch.empty(cout, cin, *kernel, device="meta")
+    return zoo._C.conv2d_cpu_algorithm(x, weight, list(stride), list(padding), list(dilation))
+
+
+@pytest.mark.parametrize(
+    "layer, expected",
+    [
+        ((128, 32, 14, 14, 64), "winograd"),  # mnist_cnn_32_64's second convolution
+        ((128, 192, 8, 8, 192), "winograd"),  # NIN's 3x3 block
+        ((128, 192, 8, 8, 384), "winograd"),  # NIN maxout's 3x3 block
+        ((2, 16, 8, 8, 16), "winograd"),  # 32 tiles: the smallest batch that takes it
+        ((1, 192, 8, 8, 192), "im2col"),  # 16 tiles: the kernel transform would dominate
+        ((128, 4, 14, 14, 4), "im2col"),  # few channels
+        ((128, 1, 28, 28, 32), "im2col"),
+    ],
+    ids=str,
+)
+def test_which_layers_take_winograd(layer, expected):
+    assert algorithm(*layer) == expected
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [dict(kernel=(5, 5)), dict(stride=(2, 1)), dict(dilation=(1, 2)), dict(padding=(3, 1)), dict(kernel=(3, 1))],
+    ids=str,
+)
+def test_other_geometries_stay_on_im2col(kwargs):
+    assert algorithm(8, 32, 16, 16, 32, **kwargs) == "im2col"
+
+
+# (N, Cin, H, W, Cout, padding): even and odd output sizes (partial last tiles),
+# every padding it takes, unequal channel counts, and more tiles than one chunk holds.
+WINOGRAD_CASES = [
+    (2, 16, 8, 8, 16, (1, 1)),
+    (3, 17, 7, 9, 20, (1, 1)),
+    (8, 16, 6, 5, 24, (0, 0)),
+    (2, 32, 6, 5, 16, (2, 2)),
+    (5, 16, 9, 4, 16, (0, 2)),
+    (17, 20, 3, 3, 18, (1, 0)),
+    (64, 32, 14, 14, 64, (1, 1)),
+]
+
+
+def run(fn, x, weight, bias, grad_y):
+    x, weight, bias = (t.detach().clone().requires_grad_() for t in (x, weight, bias))
+    y = fn(x, weight, bias)
+    y.backward(grad_y)
+    return y.detach(), x.grad, weight.grad, bias.grad
+
+
+@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=str)
+def test_matches_torch_in_float64(case):
+    n, cin, h, w, cout, padding = case
+    assert algorithm(n, cin, h, w, cout, padding=padding) == "winograd"
+    x = torch.randn(n, cin, h, w, dtype=torch.float64)
+    weight = torch.randn(cout, cin, 3, 3, dtype=torch.float64) / (9 * cin) ** 0.5
+    bias = torch.randn(cout, dtype=torch.float64)
+    grad_y = torch.randn_like(F.conv2d(x, weight, bias, padding=padding))
+    ours = run(lambda a, b, c: zoo.ops.conv2d(a, b, c, padding=padding), x, weight, bias, grad_y)
+    ref = run(lambda a, b, c: F.conv2d(a, b, c, padding=padding), x, weight, bias, grad_y)
+    for o, r in zip(ours, ref):
+        assert_close(o, r, scale=10)
+
+
+@pytest.mark.parametrize("mask", [(True, False, False), (False, True, False), (False, False, True), (False, True, True)])
+def test_output_mask_subsets(mask):
+    x, weight = torch.randn(4, 16, 8, 8, dtype=torch.float64), torch.randn(16, 16, 3, 3, dtype=torch.float64)
+    grad_y = torch.randn(4, 16, 8, 8, dtype=torch.float64)
+    dx, dw, db = torch.ops.zoo.conv2d_backward(grad_y, x, weight, [1, 1], [1, 1], [1, 1], list(mask))
+    x.requires_grad_(), weight.requires_grad_()
+    bias = torch.zeros(16, dtype=torch.float64, requires_grad=True)
+    ref = torch.autograd.grad(F.conv2d(x, weight, bias, padding=1), (x, weight, bias), grad_y)
+    for needed, ours, expected in zip(mask, (dx, dw, db), ref):
+        if needed:
+            assert_close(ours, expected, scale=10)
+        else:
+            assert ours.numel() == 0
+
+
+def test_gradcheck():
+    x = torch.randn(8, 16, 4, 3, dtype=torch.float64, requires_grad=True)  # 8 images x 4 tiles
+    weight = torch.randn(16, 16, 3, 3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(16, dtype=torch.float64, requires_grad=True)
+    assert algorithm(8, 16, 4, 3, 16) == "winograd"
+    assert gradcheck(lambda a, b, c: zoo.ops.conv2d(a, b, c, padding=1), (x, weight, bias))
+
+
+def test_opcheck():
+    x, weight, bias = torch.randn(4, 16, 8, 8), torch.randn(16, 16, 3, 3), torch.randn(16)
+    torch.library.opcheck(torch.ops.zoo.conv2d.default, (x, weight, bias, [1, 1], [1, 1], [1, 1]))
+    grad_y = torch.randn(4, 16, 8, 8)
+    torch.library.opcheck(
+        torch.ops.zoo.conv2d_backward.default, (grad_y, x, weight, [1, 1], [1, 1], [1, 1], [True, True, True])
+    )
+
+
+@pytest.mark.parametrize("case", [(16, 32, 14, 14, 64), (8, 192, 8, 8, 192)], ids=str)
+def test_float32_error_is_close_to_torchs_own(case):
+    """Winograd adds roundings in its transforms: in float32, against a float64 reference,
+    its error stays within a small factor of torch's own float32 convolution's."""
+    n, cin, h, w, cout = case
+    x = torch.randn(n, cin, h, w, dtype=torch.float64)
+    weight = torch.randn(cout, cin, 3, 3, dtype=torch.float64) / (9 * cin) ** 0.5
+    bias = torch.randn(cout, dtype=torch.float64)
+    grad_y = torch.randn(n, cout, h, w, dtype=torch.float64)
+    exact = run(lambda a, b, c: F.conv2d(a, b, c, padding=1), x, weight, bias, grad_y)
+    as32 = [t.float() for t in (x, weight, bias, grad_y)]
+    ours = run(lambda a, b, c: zoo.ops.conv2d(a, b, c, padding=1), *as32)
+    torchs = run(lambda a, b, c: F.conv2d(a, b, c, padding=1), *as32)
+    for name, e, o, t in zip(("y", "dx", "dw", "db"), exact, ours, torchs):
+        scale = e.abs().max()
+        our_error, torch_error = ((o.double() - e).abs().max() / scale, (t.double() - e).abs().max() / scale)
+        assert our_error < max(4 * torch_error, 1e-6), f"{name}: {our_error:.2e} vs torch {torch_error:.2e}"
