@@ -18,6 +18,19 @@
 
 namespace zoo::cpu::gemm {
 
+// out (cols x rows, row stride ldo) = in (rows x cols, row stride ldi)^T, in 16 x 16
+// blocks that stay in L1.
+template <typename T>
+void transpose(const T* in, int64_t rows, int64_t cols, int64_t ldi, T* out, int64_t ldo) {
+  constexpr int64_t kBlock = 16;
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock)
+    for (int64_t c0 = 0; c0 < cols; c0 += kBlock) {
+      const int64_t r1 = std::min(rows, r0 + kBlock), c1 = std::min(cols, c0 + kBlock);
+      for (int64_t c = c0; c < c1; ++c)
+        for (int64_t r = r0; r < r1; ++r) out[c * ldo + r] = in[r * ldi + c];
+    }
+}
+
 #if defined(ZOO_HAVE_AVX512_GEMM)
 
 constexpr int kRows = 12;     // rows of C per register block
