@@ -10,6 +10,7 @@ from zoo.ops.batch_norm import (
     batch_norm_train,
 )
 from zoo.ops.conv2d import conv2d, conv2d_backward, conv2d_op
+from zoo.ops.sync_batch_norm import sync_batch_norm
 
 __all__ = [
     "batch_norm",
@@ -22,4 +23,5 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv2d_op",
+    "sync_batch_norm",
 ]

@@ -119,17 +119,25 @@ def batch_norm(
         return batch_norm_eval(x, weight, bias, running_mean, running_var, eps)
 
     y, mean, _invstd, var_unbiased = batch_norm_train(x, weight, bias, eps)
-    # The kernels never see the running buffers in training: this function updates them, so it checks them.
-    for name, buffer in (("running_mean", running_mean), ("running_var", running_var)):
-        if buffer is not None and (buffer.shape != mean.shape or buffer.dtype != x.dtype or buffer.device != x.device):
-            raise ValueError(
-                f"{_OP}: {name} must have shape ({x.shape[1]},), dtype {x.dtype} and device {x.device} like the "
-                f"input's channels, got shape {tuple(buffer.shape)}, {buffer.dtype} on {buffer.device}"
-            )
+    check_running_buffers(_OP, x, running_mean, running_var)
     if x.numel() == 0:  # an empty batch has no statistics: the running ones stay (as in torch)
         return y
     update_running_stats(running_mean, running_var, mean, var_unbiased, momentum)
     return y
+
+
+def check_running_buffers(op: str, x: Tensor, running_mean: Tensor | None, running_var: Tensor | None) -> None:
+    """Raise ValueError unless each running buffer given has shape (C,) and x's dtype and device.
+
+    The kernels never see the running buffers in training: the functions that update them check them.
+    """
+    for name, buffer in (("running_mean", running_mean), ("running_var", running_var)):
+        if buffer is not None and (buffer.shape != (x.shape[1],) or buffer.dtype != x.dtype
+                                   or buffer.device != x.device):
+            raise ValueError(
+                f"{op}: {name} must have shape ({x.shape[1]},), dtype {x.dtype} and device {x.device} like the "
+                f"input's channels, got shape {tuple(buffer.shape)}, {buffer.dtype} on {buffer.device}"
+            )
 
 
 def update_running_stats(running_mean: Tensor | None, running_var: Tensor | None, mean: Tensor, var_unbiased: Tensor,
