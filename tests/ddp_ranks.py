@@ -51,3 +51,76 @@ def sync_batch_norm_case(out_dir: str) -> int:
         })
     torch.save(results, f"{out_dir}/rank{shard.rank}.pt")
     return 0
+
+
+# ------------------------------------------------------------------ training
+# Global batches of 16, 16 and 5 images: the last one splits 3 / 2 over two ranks.
+BATCH_SIZES = (16, 16, 5)
+# The presets of the step-by-step test, with batch norm on and dropout off (each rank draws its own masks).
+STEP_MODELS = {
+    "mlp": ("emnist_dnn_2x100", {"hidden": [16], "batch_norm": True, "num_classes": 10, "in_channels": 1}),
+    "cnn": ("mnist_cnn", {"batch_norm": True}),
+}
+
+
+def step_setup(name: str):
+    """The model, optimizer and global batches of the step-by-step test, identical in every process."""
+    from zoo.models import create_model
+    from zoo.train.rng import seed_everything
+
+    preset, args = STEP_MODELS[name]
+    seed_everything(0)
+    model = create_model(preset, **args)
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    generator = torch.Generator().manual_seed(1)
+    batches = [(torch.randn(n, 1, 28, 28, generator=generator), torch.randint(0, 10, (n,), generator=generator))
+               for n in BATCH_SIZES]
+    return model, optimizer, batches
+
+
+def train_steps_case(out_dir: str) -> int:
+    """Each preset trained one global batch at a time through DistributedDataParallel: the loss of every step
+    (train_one_epoch over one batch) and the final weights."""
+    from torch.nn.parallel import DistributedDataParallel
+
+    from zoo.train.loop import train_one_epoch
+
+    torch.set_num_threads(1)
+    shard = from_environment("cpu", timeout_s=60)
+    results = {}
+    for name in STEP_MODELS:
+        model, optimizer, batches = step_setup(name)
+        model = zoo.nn.SyncBatchNorm.convert_sync_batchnorm(model)
+        ddp = DistributedDataParallel(model, forward_sync_buffers=False)
+        losses = [train_one_epoch(ddp, optimizer, [batch], torch.device("cpu"), shard=shard).loss
+                  for batch in batches]
+        results[name] = {"losses": losses, "state_dict": model.state_dict()}
+    torch.save(results, f"{out_dir}/rank{shard.rank}.pt")
+    return 0
+
+
+def fit_case(out_dir: str, config: dict, kill_rank1_at_step: int | None = None, resume: bool = False) -> int:
+    """fit() on this rank; rank 1 kills itself (SIGKILL) at its ``kill_rank1_at_step``-th training step if given."""
+    import os
+    import signal
+
+    import zoo.train.loop as loop
+    from zoo.train import TrainConfig, fit
+
+    torch.set_num_threads(1)
+    shard = from_environment("cpu", timeout_s=30)
+    if kill_rank1_at_step is not None and shard.rank == 1:
+        step, steps = loop._step, [0]
+
+        def dying_step(*args, **kwargs):
+            steps[0] += 1
+            if steps[0] == kill_rank1_at_step:
+                os.kill(os.getpid(), signal.SIGKILL)
+            return step(*args, **kwargs)
+
+        loop._step = dying_step
+    result = fit(TrainConfig(**config), f"{out_dir}/run", resume=resume, shard=shard)
+    torch.save({"history": result.history, "test_acc": result.test.accuracy,
+                "state_dict": torch.load(f"{out_dir}/run/checkpoint.pt")["state_dict"] if shard.is_main else None},
+               f"{out_dir}/rank{shard.rank}.pt")
+    return 0

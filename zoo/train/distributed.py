@@ -32,12 +32,14 @@ class Shard:
         world_size: the number of processes.
         local_rank: the index among the processes of this machine (its GPU with CUDA).
         group: the torch.distributed process group (None: the default, whole world).
+        device: where the group's collectives take tensors: ``'cpu'`` for gloo, this rank's GPU for nccl.
     """
 
     rank: int
     world_size: int
     local_rank: int = 0
     group: Any = None
+    device: str = "cpu"
 
     @property
     def is_main(self) -> bool:
@@ -51,9 +53,14 @@ class Shard:
 
     def sum(self, values: Tensor) -> Tensor:
         """``values`` summed over every rank (float64 sums stay exact for the counts training reduces)."""
-        total = values.clone()
+        total = values.to(self.device, copy=True)
         dist.all_reduce(total, group=self.group)
-        return total
+        return total.to(values.device)
+
+    def sync_buffers(self, module: torch.nn.Module) -> None:
+        """Copy rank 0's buffers (batch norm's running statistics) into ``module`` on every rank."""
+        for buffer in module.buffers():
+            dist.broadcast(buffer, src=0, group=self.group)
 
     def broadcast(self, value: Any) -> Any:
         """Rank 0's ``value`` (any picklable object), on every rank."""
@@ -107,10 +114,14 @@ def from_environment(device_type: str = "cpu", timeout_s: float = DEFAULT_TIMEOU
             if name not in os.environ:
                 raise ValueError(f"distributed training needs {name} in the environment (torchrun sets it)")
         backend = "nccl" if device_type == "cuda" else "gloo"
+        if backend == "nccl":
+            torch.cuda.set_device(local_rank)
         dist.init_process_group(backend, rank=rank, world_size=world_size, timeout=timedelta(seconds=timeout_s))
     return shard_of_group()
 
 
 def shard_of_group(group: Any = None) -> Shard:
     """The Shard of this process in an initialised process group (``LOCAL_RANK`` from the environment)."""
-    return Shard(dist.get_rank(group), dist.get_world_size(group), _env_int("LOCAL_RANK", 0), group)
+    local_rank = _env_int("LOCAL_RANK", 0)
+    device = f"cuda:{local_rank}" if dist.get_backend(group) == "nccl" else "cpu"
+    return Shard(dist.get_rank(group), dist.get_world_size(group), local_rank, group, device)
