@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from ddp_ranks import STEP_MODELS, fit_case, step_setup, train_steps_case
-from test_data import make_mnist
+from test_data import write_idx
 
 from zoo.cli import main
 from zoo.train import TrainConfig, fit
@@ -42,8 +43,13 @@ def test_two_ranks_take_the_steps_of_one_process(tmp_path):
 
 @pytest.fixture(scope="module")
 def mnist_root(tmp_path_factory):
+    # Its own RNG: test_data's shared one would change the data of the modules that run after this one.
     root = tmp_path_factory.mktemp("data")
-    make_mnist(root, n_train=84, n_test=20)
+    (root / "mnist").mkdir()
+    rng = np.random.default_rng(7)
+    for prefix, n in (("train", 84), ("t10k", 20)):
+        write_idx(root / "mnist" / f"{prefix}-images-idx3-ubyte.gz", rng.integers(0, 256, (n, 28, 28), dtype=np.uint8))
+        write_idx(root / "mnist" / f"{prefix}-labels-idx1-ubyte.gz", np.arange(n) % 10)
     return root
 
 

@@ -6,15 +6,22 @@ from __future__ import annotations
 import pytest
 import torch
 
-import zoo
 from conftest import assert_close
+
+from zoo import _C
 
 OPS = torch.ops.zoo
 SHAPES = [(8, 3), (4, 3, 7), (4, 3, 5, 5), (2, 5, 1, 1)]
+DEVICES = [
+    "cpu",
+    pytest.param("cuda", marks=pytest.mark.skipif(not (torch.cuda.is_available() and _C.with_cuda),
+                                                  reason="needs a CUDA GPU and zoo's CUDA kernels")),
+]
 
 
-def _layouts(shape):
-    x = torch.randn(shape, dtype=torch.float64) * 3 + 10  # a large mean, to catch E[x^2] - E[x]^2 cancellation
+def _layouts(shape, device="cpu"):
+    # A large mean, to catch E[x^2] - E[x]^2 cancellation.
+    x = torch.randn(shape, dtype=torch.float64, device=device) * 3 + 10
     yield x
     if len(shape) == 4:
         yield x.contiguous(memory_format=torch.channels_last)
@@ -24,24 +31,26 @@ def _channel_dims(x):
     return [d for d in range(x.dim()) if d != 1]
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
-def test_stats_match_torch(shape):
-    for x in _layouts(shape):
+def test_stats_match_torch(shape, device):
+    for x in _layouts(shape, device):
         mean, m2 = OPS.batch_norm_stats(x)
         dims = _channel_dims(x)
         assert_close(mean, x.mean(dims))
         assert_close(m2, ((x - x.mean(dims, keepdim=True)) ** 2).sum(dims), scale=100)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("shape", SHAPES, ids=str)
 @pytest.mark.parametrize("affine", [True, False])
-def test_backward_pieces_give_torch_gradient(shape, affine):
+def test_backward_pieces_give_torch_gradient(shape, affine, device):
     """reduce + elemt with the local count are torch's training batch-norm backward."""
-    for x in _layouts(shape):
+    for x in _layouts(shape, device):
         C = shape[1]
-        w = torch.rand(C, dtype=torch.float64) + 0.5 if affine else None
-        b = torch.randn(C, dtype=torch.float64) if affine else None
-        dy = torch.randn(shape, dtype=torch.float64)
+        w = torch.rand(C, dtype=torch.float64, device=device) + 0.5 if affine else None
+        b = torch.randn(C, dtype=torch.float64, device=device) if affine else None
+        dy = torch.randn(shape, dtype=torch.float64, device=device)
         xr = x.detach().requires_grad_()
         wr = w.clone().requires_grad_() if affine else None
         torch.nn.functional.batch_norm(xr, None, None, wr, b, True, 0.1, 1e-5).backward(dy)

@@ -14,6 +14,7 @@ import multiprocessing.connection
 import os
 import signal
 import socket
+import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -39,6 +40,11 @@ def _rank_main(rank: int, world_size: int, port: int, threads: int | None, fn: C
                args: Sequence[Any]) -> None:
     os.environ.update({"RANK": str(rank), "LOCAL_RANK": str(rank), "WORLD_SIZE": str(world_size),
                        "LOCAL_WORLD_SIZE": str(world_size), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
+    # tqdm's default lock is a multiprocessing semaphore; a rank killed while holding one would leave it to
+    # the launcher's resource tracker, which then warns at exit. Each rank writes from one thread.
+    from tqdm import tqdm
+
+    tqdm.set_lock(threading.RLock())
     if threads is not None:
         import torch
 
