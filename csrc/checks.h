@@ -81,15 +81,44 @@ inline void check_bn_eval(const at::Tensor& x, const std::optional<at::Tensor>& 
   check_bn_channel_vector(running_var, x, "running_var");
 }
 
-inline void check_bn_backward(const at::Tensor& grad_y, const at::Tensor& x, const std::optional<at::Tensor>& weight,
-                              const at::Tensor& mean, const at::Tensor& invstd) {
-  check_bn_input(x);
+// grad_y has x's shape, dtype and device.
+inline void check_bn_grad_y(const at::Tensor& grad_y, const at::Tensor& x) {
   TORCH_CHECK_VALUE(grad_y.sizes() == x.sizes(), kBatchNorm, ": grad_y has shape ", grad_y.sizes(),
                     " but x has shape ", x.sizes());
   check_like_input(kBatchNorm, "grad_y", grad_y, x);
+}
+
+inline void check_bn_backward(const at::Tensor& grad_y, const at::Tensor& x, const std::optional<at::Tensor>& weight,
+                              const at::Tensor& mean, const at::Tensor& invstd) {
+  check_bn_input(x);
+  check_bn_grad_y(grad_y, x);
   check_bn_optional_channel_vector(weight, x, "weight");
   check_bn_channel_vector(mean, x, "mean");
   check_bn_channel_vector(invstd, x, "invstd");
+}
+
+// The split batch norm of synchronized (multi-process) training: batch_norm_stats (local
+// statistics), batch_norm_backward_reduce (local gradient sums) and batch_norm_backward_elemt
+// (dx from sums reduced over every process, whose values per channel number `count`).
+inline void check_bn_stats(const at::Tensor& x) { check_bn_input(x); }
+
+inline void check_bn_backward_reduce(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& mean) {
+  check_bn_input(x);
+  check_bn_grad_y(grad_y, x);
+  check_bn_channel_vector(mean, x, "mean");
+}
+
+inline void check_bn_backward_elemt(const at::Tensor& grad_y, const at::Tensor& x,
+                                    const std::optional<at::Tensor>& weight, const at::Tensor& mean,
+                                    const at::Tensor& invstd, const at::Tensor& sum_dy, const at::Tensor& sum_dy_xmu,
+                                    int64_t count) {
+  check_bn_backward(grad_y, x, weight, mean, invstd);
+  check_bn_channel_vector(sum_dy, x, "sum_dy");
+  check_bn_channel_vector(sum_dy_xmu, x, "sum_dy_xmu");
+  // The reduced sums cover this process's values and maybe others': never fewer than x holds.
+  const int64_t local = x.size(1) > 0 ? x.numel() / x.size(1) : 0;
+  TORCH_CHECK_VALUE(count > 0 && count >= local, kBatchNorm, ": count must be positive and at least the ", local,
+                    " values per channel of x, got ", count);
 }
 
 // A given optional tensor made contiguous, or an undefined tensor.

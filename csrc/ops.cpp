@@ -67,6 +67,14 @@ TORCH_LIBRARY(zoo, m) {
   m.def(
       "batch_norm_backward(Tensor grad_y, Tensor x, Tensor? weight, Tensor mean, Tensor invstd, bool train) "
       "-> (Tensor, Tensor, Tensor)");
+  // Synchronized batch norm (zoo.nn.SyncBatchNorm) splits training batch norm around its collectives:
+  // local (mean, M2), then batch_norm_eval with the merged statistics; local (sum_dy, sum_dy_xmu), then dx
+  // from the sums reduced over every process, `count` values per channel in all.
+  m.def("batch_norm_stats(Tensor x) -> (Tensor mean, Tensor m2)");
+  m.def("batch_norm_backward_reduce(Tensor grad_y, Tensor x, Tensor mean) -> (Tensor sum_dy, Tensor sum_dy_xmu)");
+  m.def(
+      "batch_norm_backward_elemt(Tensor grad_y, Tensor x, Tensor? weight, Tensor mean, Tensor invstd, "
+      "Tensor sum_dy, Tensor sum_dy_xmu, int count) -> Tensor");
   m.set_python_module("zoo.ops.conv2d");
   m.def("conv2d(Tensor x, Tensor weight, Tensor? bias, int[] stride, int[] padding, int[] dilation) -> Tensor");
   m.def(

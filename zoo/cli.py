@@ -19,7 +19,7 @@ from zoo.studies.cli import STUDY
 from zoo.train import DivergenceError
 from zoo.train.cli import EVAL, TRAIN
 
-__all__ = ["COMMANDS", "build_parser", "main"]
+__all__ = ["COMMANDS", "build_parser", "main", "run_parsed"]
 
 _EXAMPLES = """\
 examples:
@@ -79,7 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run the ``zoo`` command line; returns the exit status (0 ok, 1 error or divergence, 2 bad usage)."""
-    args = build_parser().parse_args(argv)
+    return run_parsed(build_parser().parse_args(argv))
+
+
+def run_parsed(args: argparse.Namespace) -> int:
+    """Carry out a parsed ``zoo`` command line, turning user errors into one line on stderr; returns the status."""
     run = {command.name: command.run for command in COMMANDS}[args.command]
     try:
         return run(args)

@@ -222,37 +222,12 @@ GradCoefficients grad_coefficients(double sum_dy, double sum_dy_xmu, double invs
   return {k, -k * sum_dy_xmu * inv_count * invstd * invstd, -k * sum_dy * inv_count};
 }
 
+// Per-channel sum(dy) and sum(dy * (x - mean)) of the rows layout, in double: per-thread partials, merged.
 template <typename scalar_t>
-void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight,
-              const scalar_t* mean, const scalar_t* invstd, const ChannelLayout& L, bool train,
-              scalar_t* dx, scalar_t* dweight, scalar_t* dbias) {
-  auto finish_channel = [&](int64_t c, double sum_dy, double sum_dy_xmu) {
-    dweight[c] = static_cast<scalar_t>(sum_dy_xmu * static_cast<double>(invstd[c]));
-    dbias[c] = static_cast<scalar_t>(sum_dy);
-    return grad_coefficients(sum_dy, sum_dy_xmu, invstd[c], weight ? static_cast<double>(weight[c]) : 1.0,
-                             L.count(), train);
-  };
-
-  if (!L.rows) {
-    at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
-      for (int64_t c = begin; c < end; ++c) {
-        double sum_dy = 0, sum_dy_xmu = 0;
-        grad_sums_runs(dy + c * L.S, x + c * L.S, L.N, L.C * L.S, L.S, mean[c], sum_dy, sum_dy_xmu);
-        const GradCoefficients k = finish_channel(c, sum_dy, sum_dy_xmu);
-        for (int64_t n = 0; n < L.N; ++n) {
-          const int64_t offset = (n * L.C + c) * L.S;
-          grad_input_run(dy + offset, x + offset, dx + offset, L.S, mean[c], static_cast<scalar_t>(k.k_dy),
-                         static_cast<scalar_t>(k.k_xmu), static_cast<scalar_t>(k.k_const));
-        }
-      }
-    });
-    return;
-  }
-
-  const int64_t C = L.C, M = L.M();
-  const int64_t grain = rows_per_task(C);
+void grad_sums_rows(const scalar_t* dy, const scalar_t* x, const scalar_t* mean, int64_t M, int64_t C,
+                    double* sum_dy_out, double* sum_dy_xmu_out) {
   std::vector<std::vector<double>> partial(at::get_num_threads(), std::vector<double>(2 * C, 0.0));
-  at::parallel_for(0, M, grain, [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, M, rows_per_task(C), [&](int64_t begin, int64_t end) {
     double* sum_dy = partial[at::get_thread_num()].data();
     double* sum_dy_xmu = sum_dy + C;
     for (int64_t r = begin; r < end; ++r) {
@@ -265,19 +240,49 @@ void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight,
       }
     }
   });
-  std::vector<scalar_t> k_dy(C), k_xmu(C), k_const(C);
   for (int64_t c = 0; c < C; ++c) {
     double sum_dy = 0, sum_dy_xmu = 0;
     for (const auto& p : partial) {
       sum_dy += p[c];
       sum_dy_xmu += p[C + c];
     }
-    const GradCoefficients k = finish_channel(c, sum_dy, sum_dy_xmu);
-    k_dy[c] = static_cast<scalar_t>(k.k_dy);
-    k_xmu[c] = static_cast<scalar_t>(k.k_xmu);
-    k_const[c] = static_cast<scalar_t>(k.k_const);
+    sum_dy_out[c] = sum_dy;
+    sum_dy_xmu_out[c] = sum_dy_xmu;
   }
-  at::parallel_for(0, M, grain, [&](int64_t begin, int64_t end) {
+}
+
+// Per-channel sum(dy) and sum(dy * (x - mean)) in double, for either layout.
+template <typename scalar_t>
+void grad_sums(const scalar_t* dy, const scalar_t* x, const scalar_t* mean, const ChannelLayout& L, double* sum_dy,
+               double* sum_dy_xmu) {
+  if (L.rows) {
+    grad_sums_rows(dy, x, mean, L.M(), L.C, sum_dy, sum_dy_xmu);
+    return;
+  }
+  at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
+    for (int64_t c = begin; c < end; ++c) {
+      sum_dy[c] = sum_dy_xmu[c] = 0;
+      grad_sums_runs(dy + c * L.S, x + c * L.S, L.N, L.C * L.S, L.S, mean[c], sum_dy[c], sum_dy_xmu[c]);
+    }
+  });
+}
+
+// dx = k_dy[c] * dy + k_xmu[c] * (x - mean[c]) + k_const[c] over the whole tensor, for either layout.
+template <typename scalar_t>
+void apply_grad_input(const scalar_t* dy, const scalar_t* x, const scalar_t* mean, const scalar_t* k_dy,
+                      const scalar_t* k_xmu, const scalar_t* k_const, const ChannelLayout& L, scalar_t* dx) {
+  if (!L.rows) {
+    const int64_t grain = std::max<int64_t>(1, kGrainElements / L.S);
+    at::parallel_for(0, L.N * L.C, grain, [&](int64_t begin, int64_t end) {
+      for (int64_t plane = begin; plane < end; ++plane) {
+        const int64_t c = plane % L.C, offset = plane * L.S;
+        grad_input_run(dy + offset, x + offset, dx + offset, L.S, mean[c], k_dy[c], k_xmu[c], k_const[c]);
+      }
+    });
+    return;
+  }
+  const int64_t C = L.C;
+  at::parallel_for(0, L.M(), rows_per_task(C), [&](int64_t begin, int64_t end) {
     for (int64_t r = begin; r < end; ++r) {
       const scalar_t* dyr = dy + r * C;
       const scalar_t* xr = x + r * C;
@@ -286,6 +291,65 @@ void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight,
       for (int64_t c = 0; c < C; ++c) dxr[c] = k_dy[c] * dyr[c] + k_xmu[c] * (xr[c] - mean[c]) + k_const[c];
     }
   });
+}
+
+// The gradient coefficients of every channel, from sums over `count` values per channel.
+template <typename scalar_t>
+struct CoefficientArrays {
+  std::vector<scalar_t> k_dy, k_xmu, k_const;
+};
+
+template <typename scalar_t>
+CoefficientArrays<scalar_t> grad_coefficient_arrays(const double* sum_dy, const double* sum_dy_xmu,
+                                                              const scalar_t* invstd, const scalar_t* weight,
+                                                              int64_t C, int64_t count, bool train) {
+  CoefficientArrays<scalar_t> k{std::vector<scalar_t>(C), std::vector<scalar_t>(C), std::vector<scalar_t>(C)};
+  for (int64_t c = 0; c < C; ++c) {
+    const GradCoefficients g = grad_coefficients(sum_dy[c], sum_dy_xmu[c], invstd[c],
+                                                 weight ? static_cast<double>(weight[c]) : 1.0, count, train);
+    k.k_dy[c] = static_cast<scalar_t>(g.k_dy);
+    k.k_xmu[c] = static_cast<scalar_t>(g.k_xmu);
+    k.k_const[c] = static_cast<scalar_t>(g.k_const);
+  }
+  return k;
+}
+
+template <typename scalar_t>
+void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight,
+              const scalar_t* mean, const scalar_t* invstd, const ChannelLayout& L, bool train,
+              scalar_t* dx, scalar_t* dweight, scalar_t* dbias) {
+  if (!L.rows) {
+    // Planar: a channel's sums and its dx back to back, while the channel is still in cache.
+    at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        double sum_dy = 0, sum_dy_xmu = 0;
+        grad_sums_runs(dy + c * L.S, x + c * L.S, L.N, L.C * L.S, L.S, mean[c], sum_dy, sum_dy_xmu);
+        dweight[c] = static_cast<scalar_t>(sum_dy_xmu * static_cast<double>(invstd[c]));
+        dbias[c] = static_cast<scalar_t>(sum_dy);
+        const GradCoefficients k = grad_coefficients(sum_dy, sum_dy_xmu, invstd[c],
+                                                     weight ? static_cast<double>(weight[c]) : 1.0, L.count(), train);
+        for (int64_t n = 0; n < L.N; ++n) {
+          const int64_t offset = (n * L.C + c) * L.S;
+          grad_input_run(dy + offset, x + offset, dx + offset, L.S, mean[c], static_cast<scalar_t>(k.k_dy),
+                         static_cast<scalar_t>(k.k_xmu), static_cast<scalar_t>(k.k_const));
+        }
+      }
+    });
+    return;
+  }
+  std::vector<double> sum_dy(L.C), sum_dy_xmu(L.C);
+  grad_sums_rows(dy, x, mean, L.M(), L.C, sum_dy.data(), sum_dy_xmu.data());
+  for (int64_t c = 0; c < L.C; ++c) {
+    dweight[c] = static_cast<scalar_t>(sum_dy_xmu[c] * static_cast<double>(invstd[c]));
+    dbias[c] = static_cast<scalar_t>(sum_dy[c]);
+  }
+  const auto k = grad_coefficient_arrays(sum_dy.data(), sum_dy_xmu.data(), invstd, weight, L.C, L.count(), train);
+  apply_grad_input(dy, x, mean, k.k_dy.data(), k.k_xmu.data(), k.k_const.data(), L, dx);
+}
+
+// grad_y in x's layout, so one index walks both: describe() reads a non-contiguous x as channels-last.
+at::Tensor grad_like_input(const at::Tensor& grad_y, const at::Tensor& x) {
+  return grad_y.contiguous(x.is_contiguous() ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
@@ -344,8 +408,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
   if (x.numel() == 0) return empty_batch::batch_norm_backward(x);
   const ChannelLayout L = describe(x);
   const at::Tensor w = checks::contiguous_if_given(weight);
-  // grad_y must share x's layout so one index walks both: describe() reads a non-contiguous x as channels-last.
-  const at::Tensor dy = grad_y.contiguous(x.is_contiguous() ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast);
+  const at::Tensor dy = grad_like_input(grad_y, x);
   at::Tensor dx = empty_output_like(x);
   at::Tensor dweight = at::empty({L.C}, x.options());
   at::Tensor dbias = at::empty({L.C}, x.options());
@@ -359,6 +422,79 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
   return {dx, dweight, dbias};
 }
 
+std::tuple<at::Tensor, at::Tensor> batch_norm_stats(const at::Tensor& x) {
+  check_device(x);
+  checks::check_bn_stats(x);
+  if (x.numel() == 0) return empty_batch::batch_norm_stats(x);
+  const ChannelLayout L = describe(x);
+  at::Tensor mean = at::empty({L.C}, x.options());
+  at::Tensor m2 = at::empty({L.C}, x.options());
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_stats", [&] {
+    const scalar_t* xp = x.const_data_ptr<scalar_t>();
+    scalar_t* mp = mean.mutable_data_ptr<scalar_t>();
+    scalar_t* m2p = m2.mutable_data_ptr<scalar_t>();
+    const auto store = [&](int64_t c, const Welford& w) {
+      mp[c] = static_cast<scalar_t>(w.mean);
+      m2p[c] = static_cast<scalar_t>(w.m2);
+    };
+    if (L.rows) {
+      const std::vector<Welford> stats = row_statistics(xp, L.M(), L.C);
+      for (int64_t c = 0; c < L.C; ++c) store(c, stats[c]);
+      return;
+    }
+    at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
+      for (int64_t c = begin; c < end; ++c) {
+        Welford w;
+        welford_add_runs(w, xp + c * L.S, L.N, L.C * L.S, L.S);
+        store(c, w);
+      }
+    });
+  });
+  return {mean, m2};
+}
+
+std::tuple<at::Tensor, at::Tensor> batch_norm_backward_reduce(const at::Tensor& grad_y, const at::Tensor& x,
+                                                              const at::Tensor& mean) {
+  check_device(x);
+  checks::check_bn_backward_reduce(grad_y, x, mean);
+  if (x.numel() == 0) return empty_batch::batch_norm_stats(x);  // zero sums
+  const ChannelLayout L = describe(x);
+  const at::Tensor dy = grad_like_input(grad_y, x);
+  std::vector<double> sum_dy(L.C), sum_dy_xmu(L.C);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_backward_reduce", [&] {
+    const at::Tensor m = mean.contiguous();
+    grad_sums(dy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), m.const_data_ptr<scalar_t>(), L,
+              sum_dy.data(), sum_dy_xmu.data());
+  });
+  const auto to_tensor = [&](const std::vector<double>& v) {
+    return at::tensor(v, x.options().dtype(at::kDouble)).to(x.scalar_type());
+  };
+  return {to_tensor(sum_dy), to_tensor(sum_dy_xmu)};
+}
+
+at::Tensor batch_norm_backward_elemt(const at::Tensor& grad_y, const at::Tensor& x,
+                                     const std::optional<at::Tensor>& weight, const at::Tensor& mean,
+                                     const at::Tensor& invstd, const at::Tensor& sum_dy, const at::Tensor& sum_dy_xmu,
+                                     int64_t count) {
+  check_device(x);
+  checks::check_bn_backward_elemt(grad_y, x, weight, mean, invstd, sum_dy, sum_dy_xmu, count);
+  if (x.numel() == 0) return at::empty_like(x);
+  const ChannelLayout L = describe(x);
+  const at::Tensor w = checks::contiguous_if_given(weight);
+  const at::Tensor dy = grad_like_input(grad_y, x);
+  at::Tensor dx = empty_output_like(x);
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_backward_elemt", [&] {
+    const at::Tensor m = mean.contiguous(), s = invstd.contiguous();
+    const at::Tensor sums = at::stack({sum_dy, sum_dy_xmu}).to(at::kDouble).contiguous();
+    const double* sd = sums.const_data_ptr<double>();
+    const auto k = grad_coefficient_arrays(sd, sd + L.C, s.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(w),
+                                           L.C, count, true);
+    apply_grad_input(dy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), m.const_data_ptr<scalar_t>(),
+                     k.k_dy.data(), k.k_xmu.data(), k.k_const.data(), L, dx.mutable_data_ptr<scalar_t>());
+  });
+  return dx;
+}
+
 }  // namespace
 }  // namespace zoo::cpu
 
@@ -366,4 +502,7 @@ TORCH_LIBRARY_IMPL(zoo, CPU, m) {
   m.impl("batch_norm_train", &zoo::cpu::batch_norm_train);
   m.impl("batch_norm_eval", &zoo::cpu::batch_norm_eval);
   m.impl("batch_norm_backward", &zoo::cpu::batch_norm_backward);
+  m.impl("batch_norm_stats", &zoo::cpu::batch_norm_stats);
+  m.impl("batch_norm_backward_reduce", &zoo::cpu::batch_norm_backward_reduce);
+  m.impl("batch_norm_backward_elemt", &zoo::cpu::batch_norm_backward_elemt);
 }

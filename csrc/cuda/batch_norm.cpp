@@ -141,11 +141,80 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(const at::Ten
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     kern::bn_backward_input<scalar_t>(dyp, xp, m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
                                       data_or_null<scalar_t>(w), sum_dy.const_data_ptr<scalar_t>(),
-                                      sum_dy_xmu.const_data_ptr<scalar_t>(), v.N, v.C, v.S, train,
+                                      sum_dy_xmu.const_data_ptr<scalar_t>(), v.N, v.C, v.S, v.N * v.S, train,
                                       dx.mutable_data_ptr<scalar_t>(), stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return {dx, dweight, sum_dy};
+}
+
+std::tuple<at::Tensor, at::Tensor> batch_norm_stats(const at::Tensor& x) {
+  check_device(x);
+  checks::check_bn_stats(x);
+  if (x.numel() == 0) return empty_batch::batch_norm_stats(x);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const BnView v = make_view(x);
+  at::Tensor mean = at::empty({v.C}, x.options());
+  at::Tensor m2 = at::empty({v.C}, x.options());
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_stats_cuda", [&] {
+    const size_t ws_bytes = kern::bn_stats_workspace_bytes<scalar_t>(v.N, v.C, v.S);
+    at::Tensor ws = at::empty({static_cast<int64_t>(ws_bytes)}, x.options().dtype(at::kByte));
+    kern::bn_stats_m2<scalar_t>(v.x.const_data_ptr<scalar_t>(), v.N, v.C, v.S, mean.mutable_data_ptr<scalar_t>(),
+                                m2.mutable_data_ptr<scalar_t>(), ws_bytes ? ws.mutable_data_ptr() : nullptr, stream);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  return {mean, m2};
+}
+
+std::tuple<at::Tensor, at::Tensor> batch_norm_backward_reduce(const at::Tensor& grad_y, const at::Tensor& x,
+                                                              const at::Tensor& mean) {
+  check_device(x);
+  checks::check_bn_backward_reduce(grad_y, x, mean);
+  if (x.numel() == 0) return empty_batch::batch_norm_stats(x);  // zero sums
+  const c10::cuda::CUDAGuard guard(x.device());
+  const BnView v = make_view(x);
+  const at::Tensor dy = grad_y.contiguous(v.format);
+  const at::Tensor m = mean.contiguous();
+  at::Tensor sum_dy = at::empty({v.C}, x.options());
+  at::Tensor sum_dy_xmu = at::empty({v.C}, x.options());
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_backward_reduce_cuda", [&] {
+    const size_t ws_bytes = kern::bn_backward_workspace_bytes<scalar_t>(v.N, v.C, v.S);
+    at::Tensor ws = at::empty({static_cast<int64_t>(ws_bytes)}, x.options().dtype(at::kByte));
+    kern::bn_backward_reduce<scalar_t>(dy.const_data_ptr<scalar_t>(), v.x.const_data_ptr<scalar_t>(),
+                                       m.const_data_ptr<scalar_t>(), nullptr, v.N, v.C, v.S,
+                                       sum_dy.mutable_data_ptr<scalar_t>(), sum_dy_xmu.mutable_data_ptr<scalar_t>(),
+                                       nullptr, ws_bytes ? ws.mutable_data_ptr() : nullptr, stream);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  return {sum_dy, sum_dy_xmu};
+}
+
+at::Tensor batch_norm_backward_elemt(const at::Tensor& grad_y, const at::Tensor& x,
+                                     const std::optional<at::Tensor>& weight, const at::Tensor& mean,
+                                     const at::Tensor& invstd, const at::Tensor& sum_dy, const at::Tensor& sum_dy_xmu,
+                                     int64_t count) {
+  check_device(x);
+  checks::check_bn_backward_elemt(grad_y, x, weight, mean, invstd, sum_dy, sum_dy_xmu, count);
+  if (x.numel() == 0) return at::empty_like(x);
+  const c10::cuda::CUDAGuard guard(x.device());
+  const BnView v = make_view(x);
+  const at::Tensor dy = grad_y.contiguous(v.format);
+  const at::Tensor w = checks::contiguous_if_given(weight);
+  const at::Tensor m = mean.contiguous(), s = invstd.contiguous();
+  const at::Tensor sd = sum_dy.contiguous(), sdx = sum_dy_xmu.contiguous();
+  at::Tensor dx = new_like_view(x, v);
+  cudaStream_t stream = c10::cuda::getCurrentCUDAStream();
+  AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_backward_elemt_cuda", [&] {
+    kern::bn_backward_input<scalar_t>(dy.const_data_ptr<scalar_t>(), v.x.const_data_ptr<scalar_t>(),
+                                      m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
+                                      data_or_null<scalar_t>(w), sd.const_data_ptr<scalar_t>(),
+                                      sdx.const_data_ptr<scalar_t>(), v.N, v.C, v.S, count, true,
+                                      dx.mutable_data_ptr<scalar_t>(), stream);
+    C10_CUDA_KERNEL_LAUNCH_CHECK();
+  });
+  return dx;
 }
 
 }  // namespace
@@ -155,4 +224,7 @@ TORCH_LIBRARY_IMPL(zoo, CUDA, m) {
   m.impl("batch_norm_train", &zoo::cuda::batch_norm_train);
   m.impl("batch_norm_eval", &zoo::cuda::batch_norm_eval);
   m.impl("batch_norm_backward", &zoo::cuda::batch_norm_backward);
+  m.impl("batch_norm_stats", &zoo::cuda::batch_norm_stats);
+  m.impl("batch_norm_backward_reduce", &zoo::cuda::batch_norm_backward_reduce);
+  m.impl("batch_norm_backward_elemt", &zoo::cuda::batch_norm_backward_elemt);
 }

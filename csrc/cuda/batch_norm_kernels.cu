@@ -40,6 +40,25 @@ struct StatsOp {
   }
 };
 
+// Statistics for synchronized batch norm: (mean, M2), merged across processes by the caller.
+template <typename scalar_t>
+struct StatsM2Op {
+  using acc_t = scalar_t;
+  using State = WelfordState<acc_t>;
+  struct Ctx {};
+
+  const scalar_t* x;
+  acc_t* mean;
+  acc_t* m2;
+
+  __device__ __forceinline__ Ctx channel(int64_t) const { return {}; }
+  __device__ __forceinline__ void update(State& st, const Ctx&, int64_t i) const { st.push(to_acc(x[i])); }
+  __device__ __forceinline__ void finalize(int64_t c, const State& st) const {
+    mean[c] = st.mean;
+    m2[c] = st.m2;
+  }
+};
+
 template <typename scalar_t>
 struct BackwardReduceOp {
   using acc_t = scalar_t;
@@ -161,6 +180,15 @@ void bn_stats(const scalar_t* x, int64_t N, int64_t C, int64_t S, double eps, sc
 }
 
 template <typename scalar_t>
+void bn_stats_m2(const scalar_t* x, int64_t N, int64_t C, int64_t S, scalar_t* mean, scalar_t* m2, void* workspace,
+                 cudaStream_t stream) {
+  // StatsM2Op has StatsOp's State, so it needs the workspace bn_stats_workspace_bytes gives.
+  static_assert(sizeof(typename StatsM2Op<scalar_t>::State) == sizeof(typename StatsOp<scalar_t>::State));
+  const StatsM2Op<scalar_t> op{x, mean, m2};
+  run_channel_reduce(op, N, C, S, workspace, stream);
+}
+
+template <typename scalar_t>
 void bn_normalize(const scalar_t* x, const scalar_t* mean, const scalar_t* invstd,
                   const scalar_t* weight, const scalar_t* bias, scalar_t* y, int64_t N, int64_t C, int64_t S,
                   cudaStream_t stream) {
@@ -196,14 +224,14 @@ template <typename scalar_t>
 void bn_backward_input(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
                        const scalar_t* invstd, const scalar_t* weight,
                        const scalar_t* sum_dy, const scalar_t* sum_dy_xmu, int64_t N,
-                       int64_t C, int64_t S, bool train, scalar_t* dx, cudaStream_t stream) {
+                       int64_t C, int64_t S, int64_t count, bool train, scalar_t* dx, cudaStream_t stream) {
   using acc_t = scalar_t;
-  const acc_t count = static_cast<acc_t>(N * S);
+  const acc_t m = static_cast<acc_t>(count);
   if (train) {
-    const BackwardInputOp<scalar_t, true> op{dy, x, mean, invstd, weight, sum_dy, sum_dy_xmu, dx, count};
+    const BackwardInputOp<scalar_t, true> op{dy, x, mean, invstd, weight, sum_dy, sum_dy_xmu, dx, m};
     run_channel_elementwise(op, N, C, S, stream);
   } else {
-    const BackwardInputOp<scalar_t, false> op{dy, x, mean, invstd, weight, sum_dy, sum_dy_xmu, dx, count};
+    const BackwardInputOp<scalar_t, false> op{dy, x, mean, invstd, weight, sum_dy, sum_dy_xmu, dx, m};
     run_channel_elementwise(op, N, C, S, stream);
   }
 }
@@ -212,6 +240,7 @@ void bn_backward_input(const scalar_t* dy, const scalar_t* x, const scalar_t* me
   template size_t bn_stats_workspace_bytes<T>(int64_t, int64_t, int64_t);                                      \
   template void bn_stats<T>(const T*, int64_t, int64_t, int64_t, double, T*, T*,            \
                             T*, void*, cudaStream_t);                                                 \
+  template void bn_stats_m2<T>(const T*, int64_t, int64_t, int64_t, T*, T*, void*, cudaStream_t);           \
   template void bn_normalize<T>(const T*, const T*, const T*, const T*, const T*, T*,       \
                                 int64_t, int64_t, int64_t, cudaStream_t);                                       \
   template void bn_invstd_from_var<T>(const T*, double, int64_t, T*, cudaStream_t);                   \
@@ -220,7 +249,7 @@ void bn_backward_input(const scalar_t* dy, const scalar_t* x, const scalar_t* me
                                       int64_t, int64_t, T*, T*, T*, void*,        \
                                       cudaStream_t);                                                            \
   template void bn_backward_input<T>(const T*, const T*, const T*, const T*, const T*,      \
-                                     const T*, const T*, int64_t, int64_t, int64_t, bool,  \
+                                     const T*, const T*, int64_t, int64_t, int64_t, int64_t, bool, \
                                      T*, cudaStream_t);
 
 ZOO_INSTANTIATE_BN(float)

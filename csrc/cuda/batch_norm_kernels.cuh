@@ -36,6 +36,12 @@ void bn_stats(const scalar_t* x, int64_t N, int64_t C, int64_t S, double eps,
               scalar_t* mean, scalar_t* invstd, scalar_t* var_unbiased,
               void* workspace, cudaStream_t stream);
 
+// Per-channel mean[c] and M2[c] (sum of squared deviations), count = N * S >= 1: one process's share of a
+// synchronized batch norm, merged with other processes' by the caller. Workspace: bn_stats_workspace_bytes.
+template <typename scalar_t>
+void bn_stats_m2(const scalar_t* x, int64_t N, int64_t C, int64_t S, scalar_t* mean, scalar_t* m2,
+                 void* workspace, cudaStream_t stream);
+
 // y = (x - mean[c]) * invstd[c] * weight[c] + bias[c]  (training: batch stats; eval: running stats).
 template <typename scalar_t>
 void bn_normalize(const scalar_t* x, const scalar_t* mean, const scalar_t* invstd,
@@ -53,20 +59,22 @@ template <typename scalar_t>
 size_t bn_backward_workspace_bytes(int64_t N, int64_t C, int64_t S);
 
 // One reduction pass: sum_dy[c] = sum(dy), sum_dy_xmu[c] = sum(dy * (x - mean[c])),
-// and, when dweight != nullptr, dweight[c] = sum_dy_xmu[c] * invstd[c]. (dbias == sum_dy.)
+// and, when dweight != nullptr, dweight[c] = sum_dy_xmu[c] * invstd[c] (invstd may be nullptr without
+// dweight). (dbias == sum_dy.)
 template <typename scalar_t>
 void bn_backward_reduce(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
                         const scalar_t* invstd, int64_t N, int64_t C, int64_t S,
                         scalar_t* sum_dy, scalar_t* sum_dy_xmu, scalar_t* dweight,
                         void* workspace, cudaStream_t stream);
 
-// Element-wise input gradient, M = N * S:
+// Element-wise input gradient, M = `count`: N * S, or more when the sums were reduced over several processes:
 //   train: dx = w * invstd * (dy - sum_dy / M - (x - mean) * invstd^2 * sum_dy_xmu / M)
 //   eval:  dx = dy * w * invstd   (sum_dy / sum_dy_xmu / mean unused, may be nullptr)
 template <typename scalar_t>
 void bn_backward_input(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
                        const scalar_t* invstd, const scalar_t* weight,
                        const scalar_t* sum_dy, const scalar_t* sum_dy_xmu,
-                       int64_t N, int64_t C, int64_t S, bool train, scalar_t* dx, cudaStream_t stream);
+                       int64_t N, int64_t C, int64_t S, int64_t count, bool train, scalar_t* dx,
+                       cudaStream_t stream);
 
 }  // namespace zoo::cuda::kernels

@@ -2,5 +2,6 @@
 
 from zoo.nn.batch_norm import BatchNorm1d, BatchNorm2d
 from zoo.nn.conv import Conv2d
+from zoo.nn.sync_batch_norm import SyncBatchNorm
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "Conv2d"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "Conv2d", "SyncBatchNorm"]

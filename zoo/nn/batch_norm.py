@@ -16,7 +16,7 @@ from zoo.ops.batch_norm import batch_norm
 
 
 class _ZooBatchNorm:
-    """Mixin holding the forward shared by the 1-D and 2-D layers."""
+    """Mixin holding the forward shared by the 1-D, 2-D and synchronized layers."""
 
     def forward(self, input: Tensor) -> Tensor:
         """Normalise ``input`` with batch statistics in training, running statistics in eval."""
@@ -29,16 +29,19 @@ class _ZooBatchNorm:
         use_batch_stats = self.training or (self.running_mean is None and self.running_var is None)
         # Buffers are updated only when they are in use, as in torch.
         track = not self.training or self.track_running_stats
-        return batch_norm(
+        return self._normalize(
             input,
             self.running_mean if track else None,
             self.running_var if track else None,
-            self.weight,
-            self.bias,
             use_batch_stats,
             momentum,
-            self.eps,
         )
+
+    def _normalize(self, input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+                   use_batch_stats: bool, momentum: float) -> Tensor:
+        # The computation; the synchronized layer replaces it in training.
+        return batch_norm(input, running_mean, running_var, self.weight, self.bias, use_batch_stats, momentum,
+                          self.eps)
 
 
 class BatchNorm1d(_ZooBatchNorm, torch.nn.BatchNorm1d):

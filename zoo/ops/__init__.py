@@ -1,14 +1,27 @@
 """zoo's kernels as ``torch.ops.zoo.*`` operators (declared in C++, with autograd), plus functional forms."""
 
-from zoo.ops.batch_norm import batch_norm, batch_norm_backward, batch_norm_eval, batch_norm_train
+from zoo.ops.batch_norm import (
+    batch_norm,
+    batch_norm_backward,
+    batch_norm_backward_elemt,
+    batch_norm_backward_reduce,
+    batch_norm_eval,
+    batch_norm_stats,
+    batch_norm_train,
+)
 from zoo.ops.conv2d import conv2d, conv2d_backward, conv2d_op
+from zoo.ops.sync_batch_norm import sync_batch_norm
 
 __all__ = [
     "batch_norm",
     "batch_norm_backward",
+    "batch_norm_backward_elemt",
+    "batch_norm_backward_reduce",
     "batch_norm_eval",
+    "batch_norm_stats",
     "batch_norm_train",
     "conv2d",
     "conv2d_backward",
     "conv2d_op",
+    "sync_batch_norm",
 ]

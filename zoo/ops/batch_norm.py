@@ -7,6 +7,15 @@ device, autograd in ``csrc/autograd``) and called as ``torch.ops.zoo.*``:
 - ``zoo::batch_norm_eval(x, weight, bias, running_mean, running_var, eps) -> y``
 - ``zoo::batch_norm_backward(grad_y, x, weight, mean, invstd, train) -> (dx, dweight, dbias)``
 
+and, for synchronized batch norm (:mod:`zoo.nn.sync_batch_norm`), which merges
+statistics and gradient sums across processes between them:
+
+- ``zoo::batch_norm_stats(x) -> (mean, m2)``: per-channel mean and sum of squared
+  deviations (zeros for an empty batch: the identity of Chan's merge)
+- ``zoo::batch_norm_backward_reduce(grad_y, x, mean) -> (sum_dy, sum_dy_xmu)``
+- ``zoo::batch_norm_backward_elemt(grad_y, x, weight, mean, invstd, sum_dy, sum_dy_xmu, count) -> dx``,
+  the training dx from sums over ``count`` values per channel (all processes')
+
 The fake kernels below give their output shapes to torch.compile and
 torch.export. The ops are pure: running statistics are updated by
 :func:`batch_norm` (and so by the layers) from the returned batch statistics,
@@ -26,6 +35,9 @@ _OP = "zoo.ops.batch_norm"
 batch_norm_train = torch.ops.zoo.batch_norm_train.default
 batch_norm_eval = torch.ops.zoo.batch_norm_eval.default
 batch_norm_backward = torch.ops.zoo.batch_norm_backward.default
+batch_norm_stats = torch.ops.zoo.batch_norm_stats.default
+batch_norm_backward_reduce = torch.ops.zoo.batch_norm_backward_reduce.default
+batch_norm_backward_elemt = torch.ops.zoo.batch_norm_backward_elemt.default
 
 
 def _check_fake_input(x: Tensor) -> int:
@@ -50,6 +62,24 @@ def _(x, weight, bias, running_mean, running_var, eps):
 def _(grad_y, x, weight, mean, invstd, train):
     channels = _check_fake_input(x)
     return torch.empty_like(x), x.new_empty(channels), x.new_empty(channels)
+
+
+@torch.library.register_fake("zoo::batch_norm_stats")
+def _(x):
+    channels = _check_fake_input(x)
+    return x.new_empty(channels), x.new_empty(channels)
+
+
+@torch.library.register_fake("zoo::batch_norm_backward_reduce")
+def _(grad_y, x, mean):
+    channels = _check_fake_input(x)
+    return x.new_empty(channels), x.new_empty(channels)
+
+
+@torch.library.register_fake("zoo::batch_norm_backward_elemt")
+def _(grad_y, x, weight, mean, invstd, sum_dy, sum_dy_xmu, count):
+    _check_fake_input(x)
+    return torch.empty_like(x)
 
 
 def supported_layout(x: Tensor) -> Tensor:
@@ -89,19 +119,32 @@ def batch_norm(
         return batch_norm_eval(x, weight, bias, running_mean, running_var, eps)
 
     y, mean, _invstd, var_unbiased = batch_norm_train(x, weight, bias, eps)
-    # The kernels never see the running buffers in training: this function updates them, so it checks them.
-    for name, buffer in (("running_mean", running_mean), ("running_var", running_var)):
-        if buffer is not None and (buffer.shape != mean.shape or buffer.dtype != x.dtype or buffer.device != x.device):
-            raise ValueError(
-                f"{_OP}: {name} must have shape ({x.shape[1]},), dtype {x.dtype} and device {x.device} like the "
-                f"input's channels, got shape {tuple(buffer.shape)}, {buffer.dtype} on {buffer.device}"
-            )
+    check_running_buffers(_OP, x, running_mean, running_var)
     if x.numel() == 0:  # an empty batch has no statistics: the running ones stay (as in torch)
         return y
-    # running = (1 - momentum) * running + momentum * batch, in one fused op each.
-    with torch.no_grad():
+    update_running_stats(running_mean, running_var, mean, var_unbiased, momentum)
+    return y
+
+
+def check_running_buffers(op: str, x: Tensor, running_mean: Tensor | None, running_var: Tensor | None) -> None:
+    """Raise ValueError unless each running buffer given has shape (C,) and x's dtype and device.
+
+    The kernels never see the running buffers in training: the functions that update them check them.
+    """
+    for name, buffer in (("running_mean", running_mean), ("running_var", running_var)):
+        if buffer is not None and (buffer.shape != (x.shape[1],) or buffer.dtype != x.dtype
+                                   or buffer.device != x.device):
+            raise ValueError(
+                f"{op}: {name} must have shape ({x.shape[1]},), dtype {x.dtype} and device {x.device} like the "
+                f"input's channels, got shape {tuple(buffer.shape)}, {buffer.dtype} on {buffer.device}"
+            )
+
+
+def update_running_stats(running_mean: Tensor | None, running_var: Tensor | None, mean: Tensor, var_unbiased: Tensor,
+                         momentum: float) -> None:
+    """``running = (1 - momentum) * running + momentum * batch`` for each buffer given, in place, outside autograd."""
+    with torch.no_grad():  # one fused op each
         if running_mean is not None:
             running_mean.lerp_(mean, momentum)
         if running_var is not None:
             running_var.lerp_(var_unbiased, momentum)
-    return y

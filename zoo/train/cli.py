@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.distributed as dist
 
+from zoo.archives import one_line
 from zoo.command import Command, add_data_dir, add_device, add_json, add_split, add_threads, require_positive
 from zoo.data import DATASETS
 from zoo.models import model_config
@@ -17,7 +20,10 @@ from zoo.models.arguments import parse_model_arg
 from zoo.train.checkpoint import CHECKPOINT_NAME
 from zoo.train.config import OPTIMIZERS, SCHEDULES, TrainConfig, read_config_file
 from zoo.train.evaluate import evaluate_checkpoint
+from zoo.train.device import resolve_device
+from zoo.train.distributed import DEFAULT_TIMEOUT_S, check_batch_size, from_environment, launched
 from zoo.train.fit import fit
+from zoo.train.launch import LaunchError, launch
 
 __all__ = ["EVAL", "TRAIN", "add_eval_arguments", "add_train_arguments", "eval_command", "train_command"]
 
@@ -27,6 +33,13 @@ Train a preset and write a run directory (default runs/<model>-<dataset>-<time>)
   metrics.csv/.json      per epoch: lr, train/val loss and accuracy, seconds
   results.json           final test loss/accuracy and confusion matrix
   confusion_matrix.csv, learning_curves.png, confusion_matrix.png, config.json
+
+With --nproc N (or started by torchrun: `torchrun --nproc-per-node N -m zoo train ...`)
+N processes train together (DistributedDataParallel; gloo on the CPU, nccl on CUDA, one
+GPU each): each takes its share of every batch of --batch-size images (the global batch,
+which must divide by N), batch norm computes the global batch's statistics (unless
+--no-sync-bn), and the run follows the one-process run within float rounding. Rank 0
+writes the run directory; --resume works as in one process. See docs/distributed.md.
 
 Settings are taken, later ones winning, from: built-in defaults, the model's
 recommended recipe (see `zoo list -v`), --config FILE, then the options given here.
@@ -102,12 +115,20 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     r.add_argument("--max-batches", type=int, default=s,
                    help="limit batches per epoch and per evaluation (smoke tests; test accuracy is then on a subset)")
     r.add_argument("--quiet", action="store_true", default=s, help="no progress bars or per-epoch lines")
+    p_ = p.add_argument_group("distributed (see docs/distributed.md)")
+    p_.add_argument("--nproc", type=int, metavar="N",
+                    help="train with N processes on this machine (data-parallel; with --device cuda, one GPU each)")
+    p_.add_argument("--sync-bn", action=argparse.BooleanOptionalAction, default=True,
+                    help="with several processes, batch norm over the global batch (default: on)")
+    p_.add_argument("--dist-timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+                    help=f"how long a process waits for the others before failing (default: {DEFAULT_TIMEOUT_S:g})")
 
 
 def _resolve_config(args: argparse.Namespace) -> TrainConfig:
     # Later sources win: TrainConfig defaults < model recipe < --config file < command line.
     from_file = read_config_file(args.config) if args.config else {}
-    given = {k: v for k, v in vars(args).items() if k not in ("command", "config", "out", "resume")}
+    given = {k: v for k, v in vars(args).items()
+             if k not in ("command", "config", "out", "resume", "nproc", "sync_bn", "dist_timeout")}
     model = given.get("model", from_file.get("model"))
     if model is None:
         raise ValueError("name a model: `zoo train MODEL` (or `model` in --config); `zoo list` shows them")
@@ -134,11 +155,60 @@ def _run_dir(args: argparse.Namespace, config: TrainConfig) -> Path:
 
 def train_command(args: argparse.Namespace) -> int:
     """Carry out ``zoo train`` with parsed ``args``; returns the exit status."""
+    require_positive(args, "nproc")
+    if args.dist_timeout <= 0:
+        raise ValueError(f"--dist-timeout must be > 0, got {args.dist_timeout}")
     config = _resolve_config(args)
+    if launched():  # one rank of several, started by torchrun or by --nproc below
+        return _train_rank(args, config)
+    if args.nproc and args.nproc > 1:
+        check_batch_size(config.batch_size, args.nproc)
+        args.out = str(_run_dir(args, config))  # one run directory for every rank
+        if not config.quiet:
+            print(f"training {config.model} on {config.dataset} with {args.nproc} processes -> {args.out}")
+        threads = None if config.threads else max(1, (os.cpu_count() or 1) // args.nproc)
+        try:
+            launch(args.nproc, _rank_entry, (args,), threads=threads)
+        except LaunchError as err:
+            raise LaunchError(f"{err}; the last checkpoint is kept: rerun with --resume --out {args.out}") from None
+        return 0
     run_dir = _run_dir(args, config)
     if not config.quiet:
         print(f"training {config.model} on {config.dataset} -> {run_dir}")
     fit(config, run_dir, resume=args.resume)
+    return 0
+
+
+def _rank_entry(args: argparse.Namespace) -> int:
+    # What each process of `zoo train --nproc N` runs: the same command, errors as one line each.
+    from zoo.cli import run_parsed
+
+    return run_parsed(args)
+
+
+def _peer_failure(err: RuntimeError) -> bool:
+    # gloo reports a dead peer as a plain RuntimeError ("Connection closed by peer"), a stuck one as a timeout.
+    text = str(err)
+    return isinstance(err, dist.DistError) or any(
+        word in text for word in ("gloo", "NCCL", "Connection", "connection", "timed out", "Timed out"))
+
+
+def _train_rank(args: argparse.Namespace, config: TrainConfig) -> int:
+    # This process's part of a data-parallel run; rank 0 picks the run directory for all.
+    shard = from_environment(resolve_device(config.device).type, args.dist_timeout)
+    if args.nproc and args.nproc != shard.world_size:
+        raise ValueError(f"--nproc {args.nproc} but this process is one of WORLD_SIZE={shard.world_size}")
+    try:
+        run_dir = Path(shard.broadcast(str(_run_dir(args, config)) if shard.is_main else None))
+        if shard.is_main and not config.quiet and not args.nproc:
+            print(f"training {config.model} on {config.dataset} with {shard.world_size} processes -> {run_dir}")
+        fit(config, run_dir, resume=args.resume, shard=shard, sync_bn=args.sync_bn)
+    except RuntimeError as err:
+        if not _peer_failure(err):
+            raise
+        raise ConnectionError(f"rank {shard.rank}: lost the other training processes ({one_line(err)})") from None
+    finally:
+        dist.destroy_process_group()
     return 0
 
 

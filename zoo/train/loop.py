@@ -12,6 +12,7 @@ from torch import nn
 from tqdm import tqdm
 
 from zoo.data import ImageDataset
+from zoo.train.distributed import Shard
 from zoo.train.optim import l1_penalty
 
 __all__ = [
@@ -104,6 +105,7 @@ def train_one_epoch(
     batch_scheduler: torch.optim.lr_scheduler.LRScheduler | None = None,
     progress: tqdm | None = None,
     penalty_model: nn.Module | None = None,
+    shard: Shard | None = None,
 ) -> EpochStats:
     """Run one pass of mini-batch training.
 
@@ -115,10 +117,18 @@ def train_one_epoch(
         progress: a tqdm bar to advance per batch, or None.
         penalty_model: where to find the weights for the L1 penalty
             (the uncompiled module; defaults to ``model``).
+        shard: in data-parallel training (``model`` wrapped in
+            DistributedDataParallel), this process's place: ``batches`` are the
+            global batches, identical on every rank, of which this rank trains
+            on its share; the loss, the divergence check and the returned
+            statistics are those of the global batch.
 
     Raises:
         DivergenceError: the loss became NaN/inf; no step is taken with it.
     """
+    if shard is not None:
+        return _train_one_epoch_sharded(model, optimizer, batches, device, l1, batch_scheduler, progress,
+                                        penalty_model, shard)
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     for index, (images, labels) in enumerate(batches):
@@ -127,31 +137,87 @@ def train_one_epoch(
         loss = F.cross_entropy(logits, labels)
         objective = loss + l1 * l1_penalty(penalty_model or model) if l1 > 0 else loss
         value = objective.item()
-        if value != value or abs(value) == float("inf"):
-            raise DivergenceError(f"loss is {value} at batch {index + 1}")
-        optimizer.zero_grad(set_to_none=True)
-        objective.backward()
-        optimizer.step()
-        if batch_scheduler is not None:
-            batch_scheduler.step()
+        _check_finite(value, index)
+        _step(optimizer, objective, batch_scheduler)
         total_loss += loss.item() * len(labels)
         correct += int((logits.argmax(dim=1) == labels).sum())
         seen += len(labels)
-        if progress is not None:
-            progress.update()
-            progress.set_postfix(loss=f"{loss.item():.4f}", refresh=False)
+        _advance(progress, loss.item())
     return EpochStats(total_loss / seen, correct / seen)
 
 
+def _check_finite(value: float, index: int) -> None:
+    if value != value or abs(value) == float("inf"):
+        raise DivergenceError(f"loss is {value} at batch {index + 1}")
+
+
+def _step(optimizer: torch.optim.Optimizer, objective: torch.Tensor,
+          batch_scheduler: torch.optim.lr_scheduler.LRScheduler | None) -> None:
+    optimizer.zero_grad(set_to_none=True)
+    objective.backward()
+    optimizer.step()
+    if batch_scheduler is not None:
+        batch_scheduler.step()
+
+
+def _advance(progress: tqdm | None, loss: float) -> None:
+    if progress is not None:
+        progress.update()
+        progress.set_postfix(loss=f"{loss:.4f}", refresh=False)
+
+
+def _train_one_epoch_sharded(model: nn.Module, optimizer: torch.optim.Optimizer, batches: Batches,
+                             device: torch.device, l1: float,
+                             batch_scheduler: torch.optim.lr_scheduler.LRScheduler | None, progress: tqdm | None,
+                             penalty_model: nn.Module | None, shard: Shard) -> EpochStats:
+    # train_one_epoch on this rank's share of each global batch.
+    model.train()
+    total_loss, correct = 0.0, torch.zeros(1, dtype=torch.float64)
+    seen = 0
+    for index, (images, labels) in enumerate(batches):
+        batch_size = len(labels)
+        images, labels = shard.split(images).to(device), shard.split(labels).to(device)
+        logits = model(images)
+        loss_sum = F.cross_entropy(logits, labels, reduction="sum")
+        # DistributedDataParallel averages gradients over the ranks; scaled so, the average is the gradient of the
+        # global batch's mean loss, even when the shares differ in size (a short last batch).
+        objective = loss_sum * (shard.world_size / batch_size)
+        penalty = l1 * l1_penalty(penalty_model or model) if l1 > 0 else None
+        if penalty is not None:
+            objective = objective + penalty
+        # The global batch's loss, the same on every rank: all ranks stop together on a NaN.
+        loss = float(shard.sum(loss_sum.detach().double().cpu().reshape(1)).item()) / batch_size
+        _check_finite(loss + (penalty.item() if penalty is not None else 0.0), index)
+        _step(optimizer, objective, batch_scheduler)
+        total_loss += loss * batch_size
+        correct += int((logits.argmax(dim=1) == labels).sum())
+        seen += batch_size
+        _advance(progress, loss)
+    correct = shard.sum(correct)
+    return EpochStats(total_loss / seen, int(correct.item()) / seen)
+
+
 @torch.no_grad()
-def evaluate(model: nn.Module, batches: Batches, num_classes: int, device: torch.device) -> EvalResult:
-    """Loss, accuracy and confusion matrix of ``model`` (in eval mode) over ``batches``."""
+def evaluate(model: nn.Module, batches: Batches, num_classes: int, device: torch.device,
+             shard: Shard | None = None) -> EvalResult:
+    """Loss, accuracy and confusion matrix of ``model`` (in eval mode) over ``batches``.
+
+    With a ``shard``, each rank evaluates every ``world_size``-th batch (``model``
+    must be the plain module, not its DistributedDataParallel wrapper) and the
+    result, summed over the ranks, is the whole split's on every rank.
+    """
     model.eval()
     total_loss, seen = 0.0, 0
     confusion = torch.zeros(num_classes, num_classes, dtype=torch.int64)
-    for images, labels in batches:
+    for index, (images, labels) in enumerate(batches):
+        if shard is not None and index % shard.world_size != shard.rank:
+            continue
         logits = model(images.to(device)).cpu()
         total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
         confusion += confusion_matrix(labels, logits.argmax(dim=1), num_classes)
         seen += len(labels)
+    if shard is not None:
+        total_loss = float(shard.sum(torch.tensor([total_loss], dtype=torch.float64)).item())
+        confusion = shard.sum(confusion)
+        seen = int(confusion.sum())
     return EvalResult(total_loss / seen, int(confusion.trace()) / seen, confusion)

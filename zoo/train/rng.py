@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-__all__ = ["seed_everything", "data_generator", "get_rng_state", "set_rng_state"]
+__all__ = ["seed_everything", "data_generator", "get_rng_state", "seed_rank_epoch", "set_rng_state"]
 
 
 def seed_everything(seed: int) -> None:
@@ -22,6 +22,15 @@ def data_generator(seed: int) -> torch.Generator:
     """The generator for data order and augmentation, seeded apart from the global one."""
     # A different seed from torch's global RNG, so shuffling and init draw unrelated streams.
     return torch.Generator().manual_seed(seed + 0x5EED)
+
+
+def seed_rank_epoch(seed: int, epoch: int, rank: int) -> None:
+    """Seed torch's global RNG (dropout) for one rank's epoch of data-parallel training.
+
+    Each rank draws its own masks, and the state at an epoch's start follows from
+    (seed, epoch, rank) alone, so a resumed run needs no other rank's RNG state.
+    """
+    torch.manual_seed(hash((seed, epoch, rank)) & 0x7FFF_FFFF_FFFF_FFFF)
 
 
 def get_rng_state(generator: torch.Generator) -> dict[str, Any]:
