@@ -63,7 +63,7 @@ if ! $py -c "import zoo, sys; sys.exit(0 if zoo._C.with_cuda else 1)" >> "$out/b
   exit 1
 fi
 
-cuda_tests=(tests/test_cuda.py tests/test_bad_input.py)
+cuda_tests=(tests/test_cuda.py tests/test_bad_input.py tests/test_sync_bn_ops.py)
 step "CUDA tests" 180 "$out/tests.log" $py -m pytest -q -p no:cacheprovider "${cuda_tests[@]}"
 if command -v compute-sanitizer > /dev/null; then
   # memcheck slows kernels down many times: the forward/backward comparisons only.
