@@ -1,9 +1,11 @@
 // CPU convolution: chunks of images side by side in one column matrix.
 //
-// Per chunk: im2col of its images (ours), one GEMM (MKL through at::mm), and
-// a scatter of the result back to NCHW. Two ways to use the threads:
+// Per chunk: im2col of its images (ours), one GEMM (MKL through at::mm, or, in
+// float32 on CPUs where MKL runs slow code, our AVX-512 kernel: see gemm.h), and
+// a scatter of the result back to NCHW. 3x3 and 5x5 stride-1 layers with enough
+// channels go to Winograd instead (winograd.h). Two ways to use the threads:
 //  - large layers: chunks in sequence, each helper parallel over images and
-//    the GEMM threaded by MKL (big GEMMs split well);
+//    the GEMM threaded (big GEMMs split well);
 //  - small layers (a few channels): chunks spread over threads, everything
 //    for one chunk on one thread and cache-resident, MKL told to stay
 //    sequential there. Calling a threaded MKL GEMM from several of our
@@ -13,6 +15,7 @@
 #include "checks.h"
 #include "empty_batch.h"
 #include "cpu/blas.h"
+#include "cpu/gemm.h"
 #include "cpu/im2col.h"
 #include "cpu/memory.h"
 #include "cpu/welford.h"
@@ -27,6 +30,7 @@
 #include <array>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 
 namespace zoo::cpu {
 namespace {
@@ -196,6 +200,46 @@ at::Tensor matrix(void* data, int64_t rows, int64_t cols, const at::TensorOption
   return at::from_blob(data, {rows, cols}, options);
 }
 
+// Whether the products of a convolution of this dtype run on our AVX-512 kernel
+// (float32, where MKL is slow: see gemm::replaces_mkl) instead of MKL.
+bool own_products(at::ScalarType dtype) {
+#if defined(ZOO_HAVE_AVX512_GEMM)
+  return dtype == at::kFloat && gemm::replaces_mkl();
+#else
+  return false;
+#endif
+}
+
+// out (rows x cols) = a (rows x inner) b (inner x cols) (+= when Add), all row-major and
+// dense, on our kernel (only where own_products), in column panels or row blocks over
+// the threads when `parallel` (else the caller's threads share the chunks).
+template <bool Add = false, typename scalar_t>
+void own_product(const scalar_t* a, const scalar_t* b, scalar_t* out, int64_t rows, int64_t inner, int64_t cols,
+                 bool parallel) {
+#if defined(ZOO_HAVE_AVX512_GEMM)
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    constexpr int64_t kTaskFlops = int64_t(1) << 20;  // per hand-off
+    if (cols >= rows) {
+      const int64_t panels = (cols + gemm::kColumns - 1) / gemm::kColumns;
+      const int64_t grain = parallel ? std::max<int64_t>(1, kTaskFlops / (2 * rows * inner * gemm::kColumns)) : panels;
+      at::parallel_for(0, panels, grain, [&](int64_t begin, int64_t end) {
+        const int64_t j0 = begin * gemm::kColumns, j1 = std::min(cols, end * gemm::kColumns);
+        gemm::nn<Add>(rows, j1 - j0, inner, a, inner, b + j0, cols, out + j0, cols);
+      });
+    } else {
+      const int64_t blocks = (rows + gemm::kRows - 1) / gemm::kRows;
+      const int64_t grain = parallel ? std::max<int64_t>(1, kTaskFlops / (2 * cols * inner * gemm::kRows)) : blocks;
+      at::parallel_for(0, blocks, grain, [&](int64_t begin, int64_t end) {
+        const int64_t i0 = begin * gemm::kRows, i1 = std::min(rows, end * gemm::kRows);
+        gemm::nn<Add>(i1 - i0, cols, inner, a + i0 * inner, inner, b, cols, out + i0 * cols, cols);
+      });
+    }
+    return;
+  }
+#endif
+  TORCH_INTERNAL_ASSERT(false, "zoo conv2d: own_product called where own_products is false");
+}
+
 at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, const std::optional<at::Tensor>& bias_in,
                           at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
   check_device(x_in, weight_in);
@@ -211,6 +255,7 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
     return y;
   }
   const ChunkPlan plan = plan_chunks(N, g, x.element_size());
+  const bool own = own_products(x.scalar_type());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_forward", [&] {
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     scalar_t* yp = y.mutable_data_ptr<scalar_t>();
@@ -222,8 +267,12 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
       scalar_t* col = col_buffer.as<scalar_t>();
       scalar_t* out = out_buffer.as<scalar_t>();
       columns(xp, g, c, col);
-      at::Tensor out_matrix = matrix(out, Cout, cols, x.options());
-      at::mm_out(out_matrix, w, matrix(col, K, cols, x.options()));
+      if (own) {
+        own_product(w.const_data_ptr<scalar_t>(), col, out, Cout, K, cols, !plan.threads_over_chunks);
+      } else {
+        at::Tensor out_matrix = matrix(out, Cout, cols, x.options());
+        at::mm_out(out_matrix, w, matrix(col, K, cols, x.options()));
+      }
       scatter_images(out, c, Cout, P, g.Wo, bp, yp);
     });
   });
@@ -253,9 +302,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
   const ChunkPlan plan = plan_chunks(N, g, x.element_size());
 
   at::Tensor dx = need_dx ? empty_output({N, g.C, g.H, g.W}, x.options()).zero_() : at::empty({0}, x.options());
-  // One dW accumulator per thread that runs chunks, summed at the end.
+  // Our kernel takes both operands untransposed: it computes dW^T += col dy^T (with dy^T
+  // materialised per chunk) and dcol = W^T dy (with W^T materialised once).
+  const bool own = own_products(x.scalar_type()), parallel = !plan.threads_over_chunks;
+  const at::Tensor w_t = own && need_dx ? w.t().contiguous() : at::Tensor();
+  // One dW (or dW^T) accumulator per thread that runs chunks, summed at the end.
   const int64_t dw_slots = plan.threads_over_chunks ? at::get_num_threads() : 1;
-  at::Tensor dw_partial = need_dw ? at::zeros({dw_slots, Cout, K}, x.options()) : at::Tensor();
+  at::Tensor dw_partial = need_dw ? at::zeros(own ? at::IntArrayRef{dw_slots, K, Cout} : at::IntArrayRef{dw_slots, Cout, K},
+                                              x.options())
+                                  : at::Tensor();
   if (need_dx || need_dw) {
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_backward", [&] {
       const scalar_t* xp = x.const_data_ptr<scalar_t>();
@@ -270,18 +325,32 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
         gather_images(dyp, c, Cout, P, g.Wo, dy_cols);
         const at::Tensor dy_matrix = matrix(dy_cols, Cout, cols, x.options());
         at::Tensor col_matrix = matrix(col, K, cols, x.options());
+        const int64_t slot = plan.threads_over_chunks ? at::get_thread_num() : 0;
         if (need_dw) {
           columns(xp, g, c, col);
-          dw_partial[plan.threads_over_chunks ? at::get_thread_num() : 0].addmm_(dy_matrix, col_matrix.t());  // dW += dy @ col^T
+          if (own) {
+            const Scratch dy_t_buffer(2, sizeof(scalar_t) * cols * Cout);  // slot 2: dy^T
+            scalar_t* dy_t = dy_t_buffer.as<scalar_t>();
+            gemm::transpose(dy_cols, Cout, cols, cols, dy_t, Cout);
+            own_product</*Add=*/true>(col, dy_t, dw_partial[slot].mutable_data_ptr<scalar_t>(), K, cols, Cout,
+                                      parallel);
+          } else {
+            dw_partial[slot].addmm_(dy_matrix, col_matrix.t());  // dW += dy @ col^T
+          }
         }
-        if (need_dx) {
-          at::mm_out(col_matrix, w.t(), dy_matrix);  // dcol = W^T @ dy_chunk, reusing the column buffer
+        if (need_dx) {  // dcol = W^T @ dy_chunk, reusing the column buffer
+          if (own) {
+            own_product(w_t.const_data_ptr<scalar_t>(), dy_cols, col, K, Cout, cols, parallel);
+          } else {
+            at::mm_out(col_matrix, w.t(), dy_matrix);
+          }
           add_column_gradients(col, g, c, dxp);
         }
       });
     });
   }
-  at::Tensor dw = need_dw ? dw_partial.sum(0).view(weight_in.sizes()) : at::empty({0}, x.options());
+  at::Tensor dw = at::empty({0}, x.options());
+  if (need_dw) dw = (own ? dw_partial.sum(0).t() : dw_partial.sum(0)).contiguous().view(weight_in.sizes());
 
   return {dx, dw, bias_grad_if(need_db, dy, g)};
 }

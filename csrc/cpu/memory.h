@@ -136,7 +136,7 @@ inline at::Tensor empty_output_like(const at::Tensor& x) {
 // buffer of its own, freed when the Scratch goes out of scope. So a call leaves
 // at most kScratchSlots * kRetainedScratchBytes per thread behind. `slot` tells
 // apart the buffers one kernel holds at once.
-constexpr int kScratchSlots = 2;
+constexpr int kScratchSlots = 3;
 constexpr size_t kRetainedScratchBytes = size_t(32) << 20;
 
 class Scratch {

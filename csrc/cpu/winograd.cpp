@@ -22,6 +22,7 @@
 
 #include <algorithm>
 #include <type_traits>
+#include <utility>
 #include <vector>
 
 namespace zoo::cpu::winograd {
@@ -76,48 +77,65 @@ struct Layout {
   int64_t elements() const { return positions * stride; }
 };
 
-// body(n, th, c, t0) for every tile row (image n, tile row th) of units [u0, u1) and every
-// channel c < channels; t0 = (u - u0) * TW is the row's first tile in the chunk.
-template <typename F, typename Body>
-void for_each_tile_row(const Tiling<F>& tiling, int64_t u0, int64_t u1, int64_t channels, const Body& body) {
-  for (int64_t u = u0; u < u1; ++u)
-    for (int64_t c = 0; c < channels; ++c) body(u / tiling.TH, u % tiling.TH, c, (u - u0) * tiling.TW);
-}
-
 // Row r of a plane split into its m column phases, shifted by -pad, zero outside the
-// plane: phase[p][k] = row[m k + p - pad] for k < count (phase[p] = buffer + p * count).
+// plane: phase p holds row[m k + p - pad] for k < count, at buffer + p * stride.
 template <int m, typename T>
-void split_row(const T* plane, int64_t rows, int64_t cols, int64_t r, int64_t pad, int64_t count, T* buffer) {
-  if (r < 0 || r >= rows) {
-    std::fill_n(buffer, m * count, T(0));
-    return;
-  }
-  const T* row = plane + r * cols;
-  for (int p = 0; p < m; ++p)
+void split_row(const T* plane, int64_t rows, int64_t cols, int64_t r, int64_t pad, int64_t count, int64_t stride,
+               T* buffer) {
+  for (int p = 0; p < m; ++p) {
+    T* phase = buffer + p * stride;
+    if (r < 0 || r >= rows) {
+      std::fill_n(phase, count, T(0));
+      continue;
+    }
+    const T* row = plane + r * cols;
     for (int64_t k = 0; k < count; ++k) {
       const int64_t c = m * k + p - pad;
-      buffer[p * count + k] = (c >= 0 && c < cols) ? row[c] : T(0);
+      phase[k] = (c >= 0 && c < cols) ? row[c] : T(0);
     }
+  }
 }
 
-// The inverse for an output row: row[m k + p] = phase[p][k] for columns < cols.
+// The inverse for an output row: row[m k + p] = buffer[p * stride + k] for columns < cols.
 template <int m, typename T>
-void merge_row(const T* buffer, int64_t count, int64_t cols, T* row) {
+void merge_row(const T* buffer, int64_t stride, int64_t cols, T* row) {
   for (int p = 0; p < m; ++p)
-    for (int64_t k = 0; m * k + p < cols; ++k) row[m * k + p] = buffer[p * count + k];
+    for (int64_t k = 0; m * k + p < cols; ++k) row[m * k + p] = buffer[p * stride + k];
 }
 
-// The sum over i < n of coefficient(i) * value(i), for coefficients that are entries of
-// a constant transform matrix: the loop is unrolled, so the terms whose coefficient is
-// zero are dropped at compile time.
-template <int n, typename T, typename Coefficient, typename Value>
-inline T combine(const Coefficient& coefficient, const Value& value) {
+// body(std::integral_constant<int, i>) for i = 0 .. n-1, expanded at compile time.
+template <int n, typename Body>
+inline void static_for(const Body& body) {
+  [&]<int... i>(std::integer_sequence<int, i...>) {
+    (body(std::integral_constant<int, i>{}), ...);
+  }(std::make_integer_sequence<int, n>{});
+}
+
+// The sum over i < n of Matrix[row][i] * value(i) (Matrix[i][row] when Transposed) for a
+// constant transform matrix, expanded at compile time: zero terms are dropped and +-1
+// terms need no multiplication, so the transforms cost only their real operations
+// (and the loops around them vectorise).
+template <const auto& Matrix, bool Transposed, int row, int n, typename T, typename Value>
+inline T combine(const Value& value) {
   T sum = 0;
-#pragma GCC unroll 8
-  for (int i = 0; i < n; ++i)
-    if (coefficient(i) != 0) sum += static_cast<T>(coefficient(i)) * value(i);
+  static_for<n>([&](auto i) {
+    constexpr double c = Transposed ? Matrix[decltype(i)::value][row] : Matrix[row][decltype(i)::value];
+    if constexpr (c == 1) {
+      sum += value(i);
+    } else if constexpr (c == -1) {
+      sum -= value(i);
+    } else if constexpr (c != 0) {
+      sum += static_cast<T>(c) * value(i);
+    }
+  });
   return sum;
 }
+
+// The transforms below work one channel at a time over all the tiles of the chunk:
+// a tile row holds only TW <= 8 tiles for the presets' images (4-16 pixels wide), too
+// few for a 16-wide vector loop, so each channel's tile values are first gathered
+// into one array per position of the tile (or scattered from it), and the transform
+// itself is one vector loop over the chunk's tiles.
 
 // V[e][c][t] = (B^T d B)[e] for the alpha x alpha input block d of each tile t of units
 // [u0, u1) (t = (u - u0) * TW + tile column), reading x (N, C, H, W) with padding (ph, pw).
@@ -125,37 +143,41 @@ template <typename F, typename T>
 void transform_input(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw, const Tiling<F>& tiling,
                      int64_t u0, int64_t u1, const Layout& layout, T* V) {
   constexpr int m = F::m, alpha = F::alpha;
-  const int64_t TW = tiling.TW, ld = layout.ld, plane = layout.stride;
-  // Column j of tile t is phase j % m at t + j / m.
+  const int64_t TW = tiling.TW, tiles = (u1 - u0) * TW, ld = layout.ld, plane = layout.stride;
+  // Column j of tile column k is phase j % m at k + j / m.
   const int64_t count = TW + (alpha - 1) / m;
-  std::vector<T> buffer(alpha * m * count);
-  for_each_tile_row(tiling, u0, u1, C, [&](int64_t n, int64_t th, int64_t c, int64_t t0) {
-    const T* image = x + (n * C + c) * H * W;
-    for (int i = 0; i < alpha; ++i)
-      split_row<m>(image, H, W, m * th - ph + i, pw, count, buffer.data() + i * m * count);
-    const T* in = buffer.data();
-    T* out = V + c * ld + t0;
-#pragma omp simd
-    for (int64_t t = 0; t < TW; ++t) {
-      T d[alpha][alpha];
-#pragma GCC unroll 8
-      for (int i = 0; i < alpha; ++i)
-#pragma GCC unroll 8
-        for (int j = 0; j < alpha; ++j) d[i][j] = in[(i * m + j % m) * count + t + j / m];
-      T b[alpha][alpha];  // B^T d
-#pragma GCC unroll 8
-      for (int a = 0; a < alpha; ++a)
-#pragma GCC unroll 8
+  std::vector<T> rows(alpha * m * count);  // one tile row's input rows, split into phases
+  std::vector<T> taps(alpha * alpha * tiles);  // taps[i * alpha + j][t]: input (i, j) of tile t
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t n = u / tiling.TH, th = u % tiling.TH, t0 = (u - u0) * TW;
+      const T* image = x + (n * C + c) * H * W;
+      for (int i = 0; i < alpha; ++i) {
+        T* split = rows.data() + i * m * count;
+        split_row<m>(image, H, W, m * th - ph + i, pw, count, count, split);
         for (int j = 0; j < alpha; ++j)
-          b[a][j] = combine<alpha, T>([&](int i) { return F::BT[a][i]; }, [&](int i) { return d[i][j]; });
-#pragma GCC unroll 8
-      for (int a = 0; a < alpha; ++a)  // (B^T d) B
-#pragma GCC unroll 8
-        for (int e = 0; e < alpha; ++e)
-          out[(a * alpha + e) * plane + t] =
-              combine<alpha, T>([&](int j) { return F::BT[e][j]; }, [&](int j) { return b[a][j]; });
+          std::copy_n(split + (j % m) * count + j / m, TW, taps.data() + (i * alpha + j) * tiles + t0);
+      }
     }
-  });
+    const T* in = taps.data();
+    T* out = V + c * ld;
+#pragma omp simd
+    for (int64_t t = 0; t < tiles; ++t) {
+      T b[alpha][alpha];  // B^T d
+      static_for<alpha>([&](auto a) {
+        static_for<alpha>([&](auto j) {
+          b[a][j] = combine<F::BT, false, decltype(a)::value, alpha, T>(
+              [&](int i) { return in[(i * alpha + j) * tiles + t]; });
+        });
+      });
+      static_for<alpha>([&](auto a) {  // (B^T d) B
+        static_for<alpha>([&](auto e) {
+          out[(a * alpha + e) * plane + t] =
+              combine<F::BT, false, decltype(e)::value, alpha, T>([&](int j) { return b[a][j]; });
+        });
+      });
+    }
+  }
 }
 
 // y = A^T mm A (+ bias) for the transformed output mm of each tile of units [u0, u1)
@@ -164,31 +186,35 @@ template <typename F, typename T>
 void transform_output(const T* M, int64_t Cout, int64_t Ho, int64_t Wo, const Tiling<F>& tiling, int64_t u0,
                       int64_t u1, const Layout& layout, const T* bias, T* y) {
   constexpr int m = F::m, alpha = F::alpha;
-  const int64_t TW = tiling.TW, ld = layout.ld, plane = layout.stride;
-  std::vector<T> buffer(m * m * TW);  // output row i, phase p at (i * m + p) * TW
-  for_each_tile_row(tiling, u0, u1, Cout, [&](int64_t n, int64_t th, int64_t co, int64_t t0) {
-    const T* in = M + co * ld + t0;
-    T* rows = buffer.data();
+  const int64_t TW = tiling.TW, tiles = (u1 - u0) * TW, ld = layout.ld, plane = layout.stride;
+  std::vector<T> outputs(m * m * tiles);  // outputs[i * m + j][t]: output (i, j) of tile t
+  for (int64_t co = 0; co < Cout; ++co) {
+    const T* in = M + co * ld;
+    T* results = outputs.data();
     const T add = bias ? bias[co] : T(0);
 #pragma omp simd
-    for (int64_t t = 0; t < TW; ++t) {
+    for (int64_t t = 0; t < tiles; ++t) {
       T s[m][alpha];  // A^T mm
-#pragma GCC unroll 8
-      for (int i = 0; i < m; ++i)
-#pragma GCC unroll 8
-        for (int b = 0; b < alpha; ++b)
-          s[i][b] = combine<alpha, T>([&](int a) { return F::AT[i][a]; },
-                                      [&](int a) { return in[(a * alpha + b) * plane + t]; });
-#pragma GCC unroll 8
-      for (int i = 0; i < m; ++i)  // (A^T mm) A
-#pragma GCC unroll 8
-        for (int j = 0; j < m; ++j)
-          rows[(i * m + j) * TW + t] =
-              add + combine<alpha, T>([&](int b) { return F::AT[j][b]; }, [&](int b) { return s[i][b]; });
+      static_for<m>([&](auto i) {
+        static_for<alpha>([&](auto b) {
+          s[i][b] = combine<F::AT, false, decltype(i)::value, alpha, T>(
+              [&](int a) { return in[(a * alpha + b) * plane + t]; });
+        });
+      });
+      static_for<m>([&](auto i) {  // (A^T mm) A
+        static_for<m>([&](auto j) {
+          results[(i * m + j) * tiles + t] =
+              add + combine<F::AT, false, decltype(j)::value, alpha, T>([&](int b) { return s[i][b]; });
+        });
+      });
     }
-    T* out = y + (n * Cout + co) * Ho * Wo;
-    for (int i = 0; i < m && m * th + i < Ho; ++i) merge_row<m>(rows + i * m * TW, TW, Wo, out + (m * th + i) * Wo);
-  });
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t n = u / tiling.TH, th = u % tiling.TH, t0 = (u - u0) * TW;
+      T* image = y + (n * Cout + co) * Ho * Wo;
+      for (int i = 0; i < m && m * th + i < Ho; ++i)
+        merge_row<m>(results + i * m * tiles + t0, tiles, Wo, image + (m * th + i) * Wo);
+    }
+  }
 }
 
 // Z[e][co][t] = (A g A^T)[e] for the m x m block g of dy (N, Cout, Ho, Wo) of each tile
@@ -198,29 +224,32 @@ template <typename F, typename T>
 void transform_output_grad(const T* dy, int64_t Cout, int64_t Ho, int64_t Wo, const Tiling<F>& tiling, int64_t u0,
                            int64_t u1, const Layout& layout, T* Z) {
   constexpr int m = F::m, alpha = F::alpha;
-  const int64_t TW = tiling.TW, ld = layout.ld, plane = layout.stride;
-  std::vector<T> buffer(m * m * TW);  // row i of the block, phase p at (i * m + p) * TW
-  for_each_tile_row(tiling, u0, u1, Cout, [&](int64_t n, int64_t th, int64_t co, int64_t t0) {
-    const T* image = dy + (n * Cout + co) * Ho * Wo;
-    for (int i = 0; i < m; ++i) split_row<m>(image, Ho, Wo, m * th + i, 0, TW, buffer.data() + i * m * TW);
-    const T* in = buffer.data();
-    T* out = Z + co * ld + t0;
-#pragma omp simd
-    for (int64_t t = 0; t < TW; ++t) {
-      T s[alpha][m];  // A g
-#pragma GCC unroll 8
-      for (int a = 0; a < alpha; ++a)
-#pragma GCC unroll 8
-        for (int j = 0; j < m; ++j)
-          s[a][j] = combine<m, T>([&](int i) { return F::AT[i][a]; }, [&](int i) { return in[(i * m + j) * TW + t]; });
-#pragma GCC unroll 8
-      for (int a = 0; a < alpha; ++a)  // (A g) A^T
-#pragma GCC unroll 8
-        for (int b = 0; b < alpha; ++b)
-          out[(a * alpha + b) * plane + t] =
-              combine<m, T>([&](int j) { return F::AT[j][b]; }, [&](int j) { return s[a][j]; });
+  const int64_t TW = tiling.TW, tiles = (u1 - u0) * TW, ld = layout.ld, plane = layout.stride;
+  std::vector<T> grads(m * m * tiles);  // grads[i * m + j][t]: dy (i, j) of tile t
+  for (int64_t co = 0; co < Cout; ++co) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t n = u / tiling.TH, th = u % tiling.TH, t0 = (u - u0) * TW;
+      const T* image = dy + (n * Cout + co) * Ho * Wo;
+      for (int i = 0; i < m; ++i) split_row<m>(image, Ho, Wo, m * th + i, 0, TW, tiles, grads.data() + i * m * tiles + t0);
     }
-  });
+    const T* in = grads.data();
+    T* out = Z + co * ld;
+#pragma omp simd
+    for (int64_t t = 0; t < tiles; ++t) {
+      T s[alpha][m];  // A g
+      static_for<alpha>([&](auto a) {
+        static_for<m>([&](auto j) {
+          s[a][j] = combine<F::AT, true, decltype(a)::value, m, T>([&](int i) { return in[(i * m + j) * tiles + t]; });
+        });
+      });
+      static_for<alpha>([&](auto a) {  // (A g) A^T
+        static_for<alpha>([&](auto b) {
+          out[(a * alpha + b) * plane + t] =
+              combine<F::AT, true, decltype(b)::value, m, T>([&](int j) { return s[a][j]; });
+        });
+      });
+    }
+  }
 }
 
 // U[e][o][i] = (G g G^T)[e] for the r x r kernels g = weight[o][i] of a (Cout, C, r, r)
@@ -249,17 +278,18 @@ at::Tensor transform_weight(const at::Tensor& weight, bool for_input_grad) {
 #pragma omp simd
       for (int64_t i = 0; i < cols; ++i) {
         double s[alpha][r];  // G g
-#pragma GCC unroll 8
-        for (int a = 0; a < alpha; ++a)
-#pragma GCC unroll 8
-          for (int b = 0; b < r; ++b)
-            s[a][b] = combine<r, double>([&](int j) { return F::G[a][j]; }, [&](int j) { return k[(j * r + b) * cols + i]; });
-#pragma GCC unroll 8
-        for (int a = 0; a < alpha; ++a)  // (G g) G^T
-#pragma GCC unroll 8
-          for (int e = 0; e < alpha; ++e)
+        static_for<alpha>([&](auto a) {
+          static_for<r>([&](auto b) {
+            s[a][b] = combine<F::G, false, decltype(a)::value, r, double>(
+                [&](int j) { return k[(j * r + b) * cols + i]; });
+          });
+        });
+        static_for<alpha>([&](auto a) {  // (G g) G^T
+          static_for<alpha>([&](auto e) {
             out[(a * alpha + e) * plane + i] =
-                static_cast<T>(combine<r, double>([&](int b) { return F::G[e][b]; }, [&](int b) { return s[a][b]; }));
+                static_cast<T>(combine<F::G, false, decltype(e)::value, r, double>([&](int b) { return s[a][b]; }));
+          });
+        });
       }
     }
   });
@@ -278,14 +308,18 @@ at::Tensor weight_grad_from_transformed(const at::Tensor& dU) {
   at::parallel_for(0, plane, 256, [&](int64_t begin, int64_t end) {
     for (int64_t k = begin; k < end; ++k) {
       double s[r][alpha];  // G^T dU
-      for (int i = 0; i < r; ++i)
-        for (int b = 0; b < alpha; ++b)
-          s[i][b] = combine<alpha, double>([&](int a) { return F::G[a][i]; },
-                                           [&](int a) { return double(d[(a * alpha + b) * plane + k]); });
-      for (int i = 0; i < r; ++i)  // (G^T dU) G
-        for (int j = 0; j < r; ++j)
+      static_for<r>([&](auto i) {
+        static_for<alpha>([&](auto b) {
+          s[i][b] = combine<F::G, true, decltype(i)::value, alpha, double>(
+              [&](int a) { return static_cast<double>(d[(a * alpha + b) * plane + k]); });
+        });
+      });
+      static_for<r>([&](auto i) {  // (G^T dU) G
+        static_for<r>([&](auto j) {
           out[k * r * r + i * r + j] =
-              static_cast<T>(combine<alpha, double>([&](int b) { return F::G[b][j]; }, [&](int b) { return s[i][b]; }));
+              static_cast<T>(combine<F::G, true, decltype(j)::value, alpha, double>([&](int b) { return s[i][b]; }));
+        });
+      });
     }
   });
   return dw;
