@@ -304,13 +304,16 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
   at::Tensor dx = need_dx ? empty_output({N, g.C, g.H, g.W}, x.options()).zero_() : at::empty({0}, x.options());
   // Our kernel takes both operands untransposed: it computes dW^T += col dy^T (with dy^T
   // materialised per chunk) and dcol = W^T dy (with W^T materialised once).
-  const bool own = own_products(x.scalar_type()), parallel = !plan.threads_over_chunks;
+  // For the weight gradient only when the column matrix has enough rows (K) for the
+  // product to outweigh transposing dy: for the first layers (K = 9 or 25) MKL, which
+  // takes the transposed operand as it is, was faster.
+  const bool own = own_products(x.scalar_type()), own_dw = own && K >= 64, parallel = !plan.threads_over_chunks;
   const at::Tensor w_t = own && need_dx ? w.t().contiguous() : at::Tensor();
   // One dW (or dW^T) accumulator per thread that runs chunks, summed at the end.
   const int64_t dw_slots = plan.threads_over_chunks ? at::get_num_threads() : 1;
-  at::Tensor dw_partial = need_dw ? at::zeros(own ? at::IntArrayRef{dw_slots, K, Cout} : at::IntArrayRef{dw_slots, Cout, K},
-                                              x.options())
-                                  : at::Tensor();
+  at::Tensor dw_partial =
+      need_dw ? at::zeros(own_dw ? at::IntArrayRef{dw_slots, K, Cout} : at::IntArrayRef{dw_slots, Cout, K}, x.options())
+              : at::Tensor();
   if (need_dx || need_dw) {
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_backward", [&] {
       const scalar_t* xp = x.const_data_ptr<scalar_t>();
@@ -328,7 +331,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
         const int64_t slot = plan.threads_over_chunks ? at::get_thread_num() : 0;
         if (need_dw) {
           columns(xp, g, c, col);
-          if (own) {
+          if (own_dw) {
             const Scratch dy_t_buffer(2, sizeof(scalar_t) * cols * Cout);  // slot 2: dy^T
             scalar_t* dy_t = dy_t_buffer.as<scalar_t>();
             gemm::transpose(dy_cols, Cout, cols, cols, dy_t, Cout);
@@ -350,7 +353,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
     });
   }
   at::Tensor dw = at::empty({0}, x.options());
-  if (need_dw) dw = (own ? dw_partial.sum(0).t() : dw_partial.sum(0)).contiguous().view(weight_in.sizes());
+  if (need_dw) dw = (own_dw ? dw_partial.sum(0).t() : dw_partial.sum(0)).contiguous().view(weight_in.sizes());
 
   return {dx, dw, bias_grad_if(need_db, dy, g)};
 }
