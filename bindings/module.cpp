@@ -4,6 +4,7 @@
 // Python then calls them as torch.ops.zoo.*. The module itself only tells
 // how it was built and which algorithm the CPU convolution picks for a layer.
 #include "checks.h"
+#include "cpu/direct_conv.h"
 #include "cpu/winograd.h"
 
 #include <torch/csrc/utils/pybind.h>
@@ -23,10 +24,13 @@ PYBIND11_MODULE(_C, m) {
       [](const at::Tensor& x, const at::Tensor& weight, const std::vector<int64_t>& stride,
          const std::vector<int64_t>& padding, const std::vector<int64_t>& dilation) -> std::string {
         const zoo::Conv2dGeometry g = zoo::checks::check_conv2d_geometry(x, weight, stride, padding, dilation);
-        return zoo::cpu::winograd::applies(g, x.size(0)) ? "winograd" : "im2col";
+        if (zoo::cpu::winograd::applies(g, x.size(0))) return "winograd";
+        if (zoo::cpu::direct::applies(g, x.scalar_type())) return "direct";
+        return "im2col";
       },
-      "The algorithm zoo's CPU conv2d uses for input x and weight (shapes only: meta tensors do): "
-      "'winograd' (F(2x2, 3x3)) or 'im2col' (im2col + GEMM).",
+      "The algorithm zoo's CPU conv2d forward uses for input x and weight (shapes and dtype only: meta "
+      "tensors do): 'winograd' (F(2x2, 3x3) or F(2x2, 5x5), backward too), 'direct' (few input channels, "
+      "float32; its backward is im2col's) or 'im2col' (im2col + GEMM).",
       pybind11::arg("x"), pybind11::arg("weight"), pybind11::arg("stride"), pybind11::arg("padding"),
       pybind11::arg("dilation"));
 }

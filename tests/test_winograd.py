@@ -24,8 +24,8 @@ def algorithm(n, cin, h, w, cout, kernel=(3, 3), stride=(1, 1), padding=(1, 1), 
         ((128, 192, 8, 8, 384), "winograd"),  # NIN maxout's 3x3 block
         ((2, 16, 8, 8, 16), "winograd"),  # 32 tiles: the smallest batch that takes it
         ((1, 192, 8, 8, 192), "im2col"),  # 16 tiles: the kernel transform would dominate
-        ((128, 4, 14, 14, 4), "im2col"),  # few channels
-        ((128, 1, 28, 28, 32), "im2col"),
+        ((128, 4, 14, 14, 4), "direct"),  # few input channels
+        ((128, 1, 28, 28, 32), "direct"),
         ((128, 96, 16, 16, 192, (5, 5), (1, 1), (2, 2)), "winograd"),  # NIN's 5x5 block
         ((128, 3, 32, 32, 192, (5, 5), (1, 1), (2, 2)), "im2col"),  # NIN's input layer: 3 channels
     ],

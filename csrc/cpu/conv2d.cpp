@@ -3,7 +3,8 @@
 // Per chunk: im2col of its images (ours), one GEMM (MKL through at::mm, or, in
 // float32 on CPUs where MKL runs slow code, our AVX-512 kernel: see gemm.h), and
 // a scatter of the result back to NCHW. 3x3 and 5x5 stride-1 layers with enough
-// channels go to Winograd instead (winograd.h). Two ways to use the threads:
+// channels go to Winograd instead (winograd.h), and the forward of layers with few
+// input channels to a direct kernel (direct_conv.h). Two ways to use the threads:
 //  - large layers: chunks in sequence, each helper parallel over images and
 //    the GEMM threaded (big GEMMs split well);
 //  - small layers (a few channels): chunks spread over threads, everything
@@ -15,6 +16,7 @@
 #include "checks.h"
 #include "empty_batch.h"
 #include "cpu/blas.h"
+#include "cpu/direct_conv.h"
 #include "cpu/gemm.h"
 #include "cpu/im2col.h"
 #include "cpu/memory.h"
@@ -252,6 +254,10 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
   at::Tensor y = empty_output({N, Cout, g.Ho, g.Wo}, x.options());
   if (winograd::applies(g, N)) {
     winograd::forward(x, weight_in.contiguous(), bias, g, y);
+    return y;
+  }
+  if (direct::applies(g, x.scalar_type())) {
+    direct::forward(x, weight_in.contiguous(), bias, g, y);
     return y;
   }
   const ChunkPlan plan = plan_chunks(N, g, x.element_size());
