@@ -150,7 +150,8 @@ def fit(
     seed_everything(config.seed)
     model = create_model(model_spec["name"], **model_spec["args"]).to(device)
     optimizer = build_optimizer(model, config)
-    scheduler, per_batch = build_scheduler(optimizer, config)
+    steps = count_batches(len(train_set), config.batch_size, config.max_batches)
+    scheduler, per_batch = build_scheduler(optimizer, config, steps)
     generator = data_generator(config.seed)
     history: list[dict[str, Any]] = []
     start_epoch = 0
@@ -171,7 +172,6 @@ def fit(
     })
 
     runner = torch.compile(model) if config.compile else model
-    steps = count_batches(len(train_set), config.batch_size, config.max_batches)
     with _progress_bar(config.epochs, "epochs", config.quiet) as epoch_bar:
         epoch_bar.update(start_epoch)
         for epoch in range(start_epoch + 1, config.epochs + 1):
