@@ -64,7 +64,7 @@ def test_docs_models_page_is_generated_from_the_manifest():
 
 
 def test_create_model_pretrained_forms():
-    tag = RELEASED[0]
+    tag = "mnist_cnn_32_64.mnist"  # the README's example
     name, dataset = tag.split(".")
     expected = zoo.create_model(tag).state_dict()
     for model in (zoo.create_model(name, pretrained=True) if tag == _default(name) else None,
@@ -79,7 +79,7 @@ def test_create_model_pretrained_forms():
     with pytest.raises(ValueError, match="is for"):
         zoo.create_model("mnist_cnn", pretrained=tag)
     with pytest.raises(ValueError, match="trained on"):
-        zoo.create_model(name, dataset="cifar10", pretrained=tag)
+        zoo.create_model(name, dataset="fashion-mnist", pretrained=tag)
     assert zoo.list_pretrained("*.no-such-dataset") == []
 
 

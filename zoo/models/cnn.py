@@ -171,7 +171,17 @@ def mnist_cnn_flagship(**kwargs: Any) -> CNN:
     return _create_cnn(_FLAGSHIP_ARGS, **kwargs)
 
 
-@register_model("fashion-mnist", recipe=_FLAGSHIP_RECIPE)
+# Fashion-MNIST underfits the MNIST flagship (train accuracy below validation): its third conv works
+# at 14x14 (max-pool after the 1st and 3rd) and its hidden layer is 256 wide with dropout 0.3, at about
+# twice the MNIST flagship's FLOPs, so 15 epochs.
+_FASHION_ARGS = {
+    "blocks": (ConvBlock(32, kernel=3, padding=1, pool=2), ConvBlock(64, kernel=3, padding=1, pool=1),
+               ConvBlock(64, kernel=3, padding=1, pool=2)),
+    "hidden": (256,), "batch_norm": True, "dropout_hidden": 0.3,
+}
+
+
+@register_model("fashion-mnist", recipe={**_FLAGSHIP_RECIPE, "epochs": 15})
 def fashion_cnn_flagship(**kwargs: Any) -> CNN:
-    """Fashion-MNIST flagship CNN: the MNIST flagship's layers, trained with shifts, mirroring and one-cycle."""
-    return _create_cnn(_FLAGSHIP_ARGS, **kwargs)
+    """Fashion-MNIST flagship CNN: 3x3 convs 32, 64, 64 with BN (max-pool after the 1st and 3rd), hidden 256."""
+    return _create_cnn(_FASHION_ARGS, **kwargs)
