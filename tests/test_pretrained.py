@@ -12,7 +12,7 @@ import torch
 from test_data import write_idx  # the IDX writer of the data tests
 
 import zoo
-from zoo.cli import main
+from zoo.cli import build_parser, main
 from zoo.pretrained import manifest
 from zoo.pretrained.cards import models_page
 from zoo.pretrained.loading import WeightsError, load_state_dict, sha256_of
@@ -20,7 +20,6 @@ from zoo.pretrained.manifest import PretrainedTag, manifest_text, read_manifest
 from zoo.pretrained.release import recipe, release, save_weights
 from zoo.train import TrainConfig
 from zoo.train.cli import _resolve_config, train_command_line
-from zoo.cli import build_parser
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = read_manifest()
