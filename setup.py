@@ -85,6 +85,8 @@ setup(
     # The top-level export/ stage installs as zoo.export (no generic `export` module in site-packages).
     packages=find_packages(include=["zoo", "zoo.*"]) + ["zoo.export"],
     package_dir={"zoo.export": "export"},
+    # The pretrained weights and their manifest install with the package (zoo.create_model(..., pretrained=True)).
+    package_data={"zoo.pretrained": ["manifest.json", "weights/*.pt"]},
     ext_modules=[CMakeExtension("zoo._C")],
     cmdclass={"build_ext": CMakeBuild},
 )

@@ -26,6 +26,8 @@ _LAZY = {
     "load_for_export": "onnx_export",
     "checkpoint_model": "onnx_export",
     "preset_model": "onnx_export",
+    "pretrained_model": "onnx_export",
+    "pretrained_onnx": "pretrained",
     "validate_export": "validate",
     "random_images": "validate",
     "report_path": "validate",

@@ -15,7 +15,8 @@ from zoo.export.validate import DEFAULT_ATOL, random_images, report_path, valida
 __all__ = ["EXPORT", "add_export_arguments", "export_command"]
 
 _EXPORT_HELP = """\
-Export a checkpoint (or run directory, or an untrained preset by name) to ONNX
+Export a checkpoint (or run directory, a pretrained tag such as mnist_cnn_32_64.mnist,
+or an untrained preset by name) to ONNX
 with standard operators only (Conv, BatchNormalization, Gemm...), a dynamic
 batch dimension and zoo metadata (model, classes, mean/std, input shape,
 dataset, version). Then validate it: onnx.checker (full_check), and onnxruntime
@@ -29,7 +30,8 @@ validation fails.
 
 def add_export_arguments(p: argparse.ArgumentParser) -> None:
     """Add the options of ``zoo export``."""
-    p.add_argument("checkpoint", help="checkpoint file, run directory, or a preset name (exported untrained)")
+    p.add_argument("checkpoint", help="checkpoint file, run directory, pretrained tag PRESET.DATASET "
+                   "(`zoo list --pretrained`), or a preset name (exported untrained)")
     p.add_argument("-o", "--output", required=True, metavar="FILE", help="the .onnx file to write")
     p.add_argument("--opset", type=int, default=DEFAULT_OPSET,
                    help=f"ONNX opset, {MIN_OPSET} up to what onnxruntime supports (default: {DEFAULT_OPSET})")

@@ -33,7 +33,7 @@ from zoo.files import atomic_write
 from zoo.models import create_model, list_models, model_config
 from zoo.train import load_checkpoint, model_from_checkpoint
 
-__all__ = ["export_model", "load_for_export", "checkpoint_model", "preset_model"]
+__all__ = ["export_model", "load_for_export", "checkpoint_model", "preset_model", "pretrained_model"]
 
 # The largest batch the exported graph is traced for; ONNX itself keeps the dimension symbolic.
 _MAX_BATCH = 1 << 20
@@ -84,16 +84,44 @@ def preset_model(name: str, dataset: str | None = None, **overrides: Any) -> tup
     return model, info
 
 
-def load_for_export(source: str | Path) -> tuple[nn.Module, ModelInfo]:
-    """A checkpoint file or run directory (trained), else a preset name (untrained).
+def pretrained_model(tag: str) -> tuple[nn.Module, ModelInfo]:
+    """Build a released pretrained tag (``PRESET.DATASET``, weights checked; eval mode) and describe it for export.
 
     Raises:
-        FileNotFoundError: ``source`` is neither an existing path nor a preset name.
-        ValueError: the file is not a readable zoo checkpoint.
+        ValueError: an unknown or unreleased tag, or weights that fail their checks.
     """
-    if Path(source).exists() or str(source) not in list_models():
+    from zoo.data import dataset_info
+    from zoo.pretrained import pretrained_tag
+
+    entry = pretrained_tag(tag)
+    model = create_model(tag, pretrained=True).eval()
+    data = dataset_info(entry.dataset)
+    info = ModelInfo(
+        model=entry.model, dataset=data.name, classes=data.classes, mean=data.mean, std=data.std,
+        input_shape=(data.in_channels, *data.image_size), model_args=dict(entry.train.get("model_args", {})),
+        val_size=entry.train.get("val_size"), epochs=int(entry.weights["epochs"]) if entry.weights else 0,
+        version=zoo.__version__,
+    )
+    return model, info
+
+
+def load_for_export(source: str | Path) -> tuple[nn.Module, ModelInfo]:
+    """A checkpoint file or run directory (trained), a preset name (untrained), or a released
+    pretrained tag ``PRESET.DATASET`` (its shipped weights).
+
+    Raises:
+        FileNotFoundError: ``source`` is neither an existing path, a preset name nor a released tag.
+        ValueError: the file is not a readable zoo checkpoint, or the tag's weights fail their checks.
+    """
+    from zoo.pretrained import list_pretrained
+
+    if Path(source).exists():
         return checkpoint_model(source)
-    return preset_model(str(source))
+    if str(source) in list_models():
+        return preset_model(str(source))
+    if str(source) in list_pretrained():
+        return pretrained_model(str(source))
+    return checkpoint_model(source)
 
 
 def _check_eval_mode(model: nn.Module) -> None:

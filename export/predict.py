@@ -4,6 +4,7 @@ Normalisation and class names come from the file's metadata (see
 :mod:`zoo.export.metadata`). Command line (also ``zoo predict``)::
 
     python -m zoo.export.predict model.onnx digit.png other.png     # top classes and probabilities
+    python -m zoo.export.predict mnist_cnn_32_64.mnist digit.png    # a pretrained tag (torch once, to export it)
     python -m zoo.export.predict model.onnx --dataset               # accuracy on its dataset's test split
     python -m zoo.export.predict model.onnx --dataset fashion-mnist --split test --data-dir DIR
 
@@ -156,9 +157,21 @@ def model_split(info: ModelInfo, dataset: str | None = None, split: str = "test"
     return np.asarray(images), np.asarray(labels)
 
 
+def _onnx_file(model: str) -> Path:
+    """``model`` itself, or for a released pretrained tag (not a file) its cached ONNX export."""
+    from zoo.pretrained.manifest import list_pretrained  # torch-free
+
+    if Path(model).exists() or model not in list_pretrained():
+        return Path(model)
+    from zoo.export.pretrained import pretrained_onnx  # exports with torch on first use
+
+    return pretrained_onnx(model)
+
+
 def add_predict_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the prediction options (shared by ``zoo predict`` and ``python -m zoo.export.predict``)."""
-    parser.add_argument("model", help="the .onnx file written by `zoo export`")
+    parser.add_argument("model", help="the .onnx file written by `zoo export`, or a pretrained tag such as "
+                        "mnist_cnn_32_64.mnist (exported to ONNX once, on first use)")
     parser.add_argument("images", nargs="*", metavar="IMAGE",
                         help="image files of the model's size (grayscale or RGB as the model takes)")
     parser.add_argument("--dataset", nargs="?", const="", metavar="NAME",
@@ -177,7 +190,7 @@ def predict_command(args: argparse.Namespace) -> int:
     if bool(args.images) == (args.dataset is not None):
         raise ValueError("give IMAGE files or --dataset (one of the two)")
     require_positive(args, "top_k", "batch_size")
-    classifier = Classifier(args.model, args.provider)
+    classifier = Classifier(_onnx_file(args.model), args.provider)
     if args.images:
         predictions = classifier.predict_files(args.images, args.top_k)
         if args.json:
@@ -199,8 +212,9 @@ def predict_command(args: argparse.Namespace) -> int:
 
 
 PREDICT = Command(
-    "predict", "classify images with an exported model (onnxruntime only)",
-    "Classify image files, or measure accuracy on a dataset split, with an exported .onnx file in onnxruntime; "
+    "predict", "classify images with an exported model or a pretrained tag (onnxruntime only)",
+    "Classify image files, or measure accuracy on a dataset split, with an exported .onnx file (or a pretrained "
+    "tag, exported once on first use) in onnxruntime; "
     "normalisation and class names come from the file's metadata. `python -m zoo.export.predict` does the same "
     "without loading torch.", add_predict_arguments, predict_command,
 )

@@ -519,7 +519,30 @@ def test_get_dataset_splits_and_normalisation(tmp_path):
     with pytest.raises(ValueError, match="split"):
         zd.get_dataset("mnist", "training", root=tmp_path)
     with pytest.raises(ValueError, match="augment"):
-        zd.get_dataset("mnist", "train", root=tmp_path, augment=True)
+        zd.get_dataset("mnist", "val", root=tmp_path, augment=True)
+
+
+def test_each_dataset_gets_its_own_augmentation(tmp_path):
+    # Its own generator: drawing from the shared RNG would change the data every later test generates.
+    images = np.random.default_rng(7).integers(0, 256, (30, 28, 28), dtype=np.uint8)
+    (tmp_path / "mnist").mkdir()
+    write_idx(tmp_path / "mnist" / "train-images-idx3-ubyte.gz", images)
+    write_idx(tmp_path / "mnist" / "train-labels-idx1-ubyte.gz", np.arange(30) % 10)
+    write_idx(tmp_path / "mnist" / "t10k-images-idx3-ubyte.gz", images[:5])
+    write_idx(tmp_path / "mnist" / "t10k-labels-idx1-ubyte.gz", np.arange(5))
+    plain = zd.get_dataset("mnist", "train", root=tmp_path, val_size=8)
+    shifted = zd.get_dataset("mnist", "train", root=tmp_path, val_size=8, augment=True)
+    assert (shifted.padding, shifted.flip) == (2, False)  # digits: shifts only, never mirrored
+    generator = torch.Generator().manual_seed(0)
+    images, _ = shifted.get_batch(range(22), generator=generator)
+    expected, _ = plain.get_batch(range(22))
+    zero = zd.normalize(torch.zeros(1, 1, 1, dtype=torch.uint8), plain.mean, plain.std)
+    generator = torch.Generator().manual_seed(0)
+    again = zd.random_crop_flip(plain.images[:22], 2, False, generator=generator)
+    assert torch.equal(images, zd.normalize(again, plain.mean, plain.std))
+    assert not torch.equal(images, expected)
+    assert images.shape == expected.shape and images.min() >= zero.min() - 1e-6
+    assert zd.dataset_info("fashion-mnist").augmentation.flip and zd.dataset_info("cifar10").augmentation.padding == 4
 
 
 def test_train_size_keeps_a_seeded_subset_of_the_train_split(tmp_path):

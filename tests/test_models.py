@@ -34,6 +34,7 @@ def test_registry_lists_every_study_architecture():
     expected = {
         "emnist_dnn_2x100", "emnist_dnn_4x100", "emnist_cnn_1conv", "emnist_cnn_2conv",
         "mnist_mlp_1024_512", "mnist_cnn", "mnist_cnn_32_64", "cifar10_mlp_3layer", "cifar10_mlp_9layer",
+        "mnist_cnn_flagship", "fashion_cnn_flagship",  # beyond the studies: the pretrained flagships
     }
     nin = {f"nin_{a}{bn}{he}" for a in ("relu", "elu", "leaky", "maxout") for bn in ("", "_bn") for he in ("", "_he")}
     assert set(ALL) == expected | nin

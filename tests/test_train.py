@@ -202,6 +202,21 @@ def test_schedules_and_optimizers(mnist_root, tmp_path):
     assert build_scheduler(optimizer, TrainConfig("mnist_cnn", "mnist")) == (None, False)
 
 
+def test_onecycle_schedule_warms_up_to_lr_then_anneals_over_the_whole_run():
+    model = torch.nn.Linear(2, 2)
+    config = TrainConfig("mnist_cnn", "mnist", optimizer="adam", lr=0.01, schedule="onecycle", epochs=2)
+    optimizer = build_optimizer(model, config)
+    scheduler, per_batch = build_scheduler(optimizer, config, batches_per_epoch=10)
+    lrs = []
+    for _ in range(20):  # epochs x batches: the scheduler's whole length
+        lrs.append(optimizer.param_groups[0]["lr"])
+        optimizer.step()
+        scheduler.step()
+    peak = lrs.index(max(lrs))
+    assert per_batch and max(lrs) == pytest.approx(0.01) and 4 <= peak <= 6
+    assert lrs[0] == pytest.approx(0.01 / 25) and lrs[-1] < lrs[0]
+
+
 def test_l1_penalty_and_confusion_matrix():
     net = torch.nn.Sequential(torch.nn.Linear(3, 2), torch.nn.BatchNorm1d(2))
     assert l1_penalty(net).item() == pytest.approx(net[0].weight.abs().sum().item())

@@ -10,10 +10,12 @@ _LAZY = {
     "create_model": "zoo.models",
     "data": "zoo.data",
     "list_models": "zoo.models",
+    "list_pretrained": "zoo.pretrained",
     "model_config": "zoo.models",
     "models": "zoo.models",
     "nn": "zoo.nn",
     "ops": "zoo.ops",
+    "pretrained": "zoo.pretrained",
     "register_model": "zoo.models",
     "train": "zoo.train",
 }

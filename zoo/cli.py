@@ -15,6 +15,8 @@ from zoo.data import DownloadError
 from zoo.export.cli import EXPORT
 from zoo.export.predict import PREDICT
 from zoo.models import create_model, list_models, model_config
+from zoo.models.cost import count_parameters
+from zoo.pretrained.cli import RELEASE, print_pretrained
 from zoo.studies.cli import STUDY
 from zoo.train import DivergenceError
 from zoo.train.cli import EVAL, TRAIN
@@ -24,6 +26,7 @@ __all__ = ["COMMANDS", "build_parser", "main", "run_parsed"]
 _EXAMPLES = """\
 examples:
   zoo list                                          every preset, its dataset and size
+  zoo list --pretrained                             the pretrained weights: accuracy, size, command
   zoo train mnist_cnn                               train on the preset's own dataset with its recipe
   zoo train mnist_cnn --epochs 1 --max-batches 50   a quick smoke test
   zoo train emnist_dnn_2x100 --dataset mnist --model-arg activation=elu --model-arg batch_norm=true
@@ -33,6 +36,8 @@ examples:
   zoo export runs/a -o a.onnx --fold-bn              ONNX file + onnxruntime validation on the test split
   zoo predict a.onnx digit.png                       classify images with onnxruntime only
   zoo predict a.onnx --dataset                       onnxruntime accuracy on the model's test split
+  zoo predict mnist_cnn_32_64.mnist digit.png        pretrained weights, no training (exported on first use)
+  zoo release mnist_cnn_32_64.mnist                  retrain a pretrained tag and check its recorded accuracy
 
 Data is read from --data-dir, else $ZOO_DATA, else ~/.cache/zoo/data.
 """
@@ -41,9 +46,14 @@ Data is read from --data-dir, else $ZOO_DATA, else ~/.cache/zoo/data.
 def _add_list_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'nin_*'")
     parser.add_argument("-v", "--verbose", action="store_true", help="also show parameter counts and recipes")
+    parser.add_argument("--pretrained", action="store_true",
+                        help="list the pretrained weight sets (PRESET.DATASET tags) instead: accuracy, size, command")
 
 
 def _list_command(args: argparse.Namespace) -> int:
+    if args.pretrained:
+        print_pretrained(args.pattern)
+        return 0
     names = list_models(args.pattern)
     print(f"{'model':<20} {'dataset':<16} {'classes':>7} {'input':>9}" + (f" {'params':>10}" if args.verbose else "")
           + "  description")
@@ -52,7 +62,7 @@ def _list_command(args: argparse.Namespace) -> int:
         shape = f"{cfg.in_channels}x{cfg.input_size[0]}x{cfg.input_size[1]}"
         params = ""
         if args.verbose:
-            params = f" {sum(p.numel() for p in create_model(name).parameters()):>10,}"
+            params = f" {count_parameters(create_model(name)):>10,}"
         print(f"{name:<20} {cfg.dataset:<16} {cfg.num_classes:>7} {shape:>9}{params}  {cfg.description}")
         if args.verbose:
             print(f"{'':<20} recipe: {json.dumps(dict(cfg.recipe))}")
@@ -62,7 +72,7 @@ def _list_command(args: argparse.Namespace) -> int:
 
 LIST = Command("list", "list the model presets", "List the model presets.", _add_list_arguments, _list_command)
 # In the order `zoo --help` lists them.
-COMMANDS = (LIST, TRAIN, EVAL, EXPORT, STUDY, PREDICT)
+COMMANDS = (LIST, TRAIN, EVAL, EXPORT, STUDY, PREDICT, RELEASE)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -28,7 +28,8 @@ class ImageDataset(Dataset):
         images: uint8 tensor ``(N, C, H, W)``, raw pixel values 0..255.
         labels: int64 tensor ``(N,)``.
         mean, std: float32 tensors ``(C,)`` used for normalisation.
-        augment: whether random pad-4 crop + horizontal flip is applied.
+        augment: whether random crop (zero-pad by ``padding``) and, with ``flip``, horizontal flip are applied.
+        padding, flip: the augmentation's shift range and mirroring (default: the CIFAR pad-4 crop + flip).
         classes: class names indexed by label.
     """
 
@@ -40,6 +41,8 @@ class ImageDataset(Dataset):
         std: Sequence[float],
         augment: bool = False,
         classes: Sequence[str] = (),
+        padding: int = 4,
+        flip: bool = True,
     ) -> None:
         self.images = torch.as_tensor(images)
         self.labels = torch.as_tensor(labels, dtype=torch.int64)
@@ -50,6 +53,7 @@ class ImageDataset(Dataset):
         self.mean = torch.tensor(mean, dtype=torch.float32)
         self.std = torch.tensor(std, dtype=torch.float32)
         self.augment = augment
+        self.padding, self.flip = padding, flip
         self.classes = tuple(classes)
 
     @property
@@ -65,7 +69,7 @@ class ImageDataset(Dataset):
         """Return ``(normalised float32 image (C, H, W), label)``."""
         image = self.images[index]
         if self.augment:
-            image = random_crop_flip(image)
+            image = random_crop_flip(image, self.padding, self.flip)
         return normalize(image, self.mean, self.std), int(self.labels[index])
 
     def __getitems__(self, indices: list[int]) -> list[tuple[torch.Tensor, int]]:
@@ -86,7 +90,7 @@ class ImageDataset(Dataset):
             indices = torch.as_tensor(indices, dtype=torch.int64)
         images = self.images[indices]
         if self.augment:
-            images = random_crop_flip(images, generator=generator)
+            images = random_crop_flip(images, self.padding, self.flip, generator=generator)
         return normalize(images, self.mean, self.std), self.labels[indices]
 
     def __repr__(self) -> str:

@@ -5,7 +5,17 @@ from __future__ import annotations
 import string
 from dataclasses import dataclass
 
-__all__ = ["DatasetInfo", "DATASETS", "dataset_info", "matching_dataset"]
+__all__ = ["Augmentation", "DatasetInfo", "DATASETS", "dataset_info", "matching_dataset"]
+
+
+@dataclass(frozen=True)
+class Augmentation:
+    """The training-split augmentation that suits a dataset: zero-pad by ``padding``, take a random
+    crop of the original size (a shift of up to ``padding`` pixels), and mirror with probability 1/2
+    if ``flip`` (see :func:`zoo.data.random_crop_flip`)."""
+
+    padding: int
+    flip: bool
 
 
 @dataclass(frozen=True)
@@ -22,6 +32,7 @@ class DatasetInfo:
         classes: human-readable class names, indexed by label.
         val_size: default number of training images held out for validation
             when the format has no official validation split.
+        augmentation: what ``augment=True`` does to its training split.
     """
 
     name: str
@@ -32,6 +43,7 @@ class DatasetInfo:
     std: tuple[float, ...]
     classes: tuple[str, ...]
     val_size: int
+    augmentation: Augmentation
 
 
 # EMNIST Balanced merges the lowercase letters that look like their uppercase
@@ -48,6 +60,7 @@ DATASETS: dict[str, DatasetInfo] = {
         std=(0.3081,),
         classes=tuple(string.digits),
         val_size=5_000,
+        augmentation=Augmentation(padding=2, flip=False),  # digits are not mirror-symmetric
     ),
     "fashion-mnist": DatasetInfo(
         name="fashion-mnist",
@@ -61,6 +74,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
         ),
         val_size=5_000,
+        augmentation=Augmentation(padding=2, flip=True),  # a mirrored garment is still the same garment
     ),
     "emnist-balanced": DatasetInfo(
         name="emnist-balanced",
@@ -74,6 +88,7 @@ DATASETS: dict[str, DatasetInfo] = {
         classes=_EMNIST_BALANCED_CLASSES,
         # Same size as the validation split of the emnist-*.npz layout.
         val_size=15_800,
+        augmentation=Augmentation(padding=2, flip=False),
     ),
     "cifar10": DatasetInfo(
         name="cifar10",
@@ -87,6 +102,7 @@ DATASETS: dict[str, DatasetInfo] = {
             "dog", "frog", "horse", "ship", "truck",
         ),
         val_size=5_000,
+        augmentation=Augmentation(padding=4, flip=True),  # the standard CIFAR augmentation
     ),
 }
 

@@ -184,7 +184,8 @@ def get_dataset(
 
     Args:
         name, split, root, val_size, seed, train_size, download, cache_dir, verify: as for :func:`load_split`.
-        augment: random pad-4 crop + horizontal flip; CIFAR-10 ``'train'`` only.
+        augment: the dataset's training augmentation (:attr:`DatasetInfo.augmentation`: random
+            shifts by zero-padded crops, plus mirroring where it suits the images); ``'train'`` only.
 
     Returns:
         A Dataset yielding ``(float32 normalised (C, H, W), int label)``.
@@ -194,9 +195,11 @@ def get_dataset(
             error from :func:`load_arrays`.
     """
     info = dataset_info(name)
-    if augment and (name != "cifar10" or split != "train"):
-        raise ValueError("augment=True is only defined for the cifar10 'train' split")
+    if augment and split != "train":
+        raise ValueError(f"augment=True is only defined for the 'train' split, not {split!r}")
     images, labels = load_split(name, split, root, val_size, seed, train_size, download, cache_dir, verify)
     from .dataset import ImageDataset
 
-    return ImageDataset(images, labels, info.mean, info.std, augment=augment, classes=info.classes)
+    shift = info.augmentation
+    return ImageDataset(images, labels, info.mean, info.std, augment=augment, classes=info.classes,
+                        padding=shift.padding, flip=shift.flip)

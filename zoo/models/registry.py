@@ -105,21 +105,49 @@ def model_config(name: str) -> ModelConfig:
     return _lookup(name)[1]
 
 
-def create_model(name: str, dataset: str | None = None, **overrides: Any) -> nn.Module:
-    """Build preset ``name``.
+def _is_file_source(text: str) -> bool:
+    # A URL or a path, as opposed to a tag ('mnist', 'emnist_cnn_2conv.mnist').
+    return "://" in text or "/" in text or "\\" in text or text.endswith((".pt", ".pth"))
+
+
+def create_model(name: str, dataset: str | None = None, pretrained: bool | str = False, **overrides: Any) -> nn.Module:
+    """Build preset ``name``, optionally with pretrained weights.
 
     Args:
-        name: a name from :func:`list_models`.
+        name: a name from :func:`list_models`, or a pretrained tag ``PRESET.DATASET``
+            (from :func:`zoo.list_pretrained`; then ``pretrained`` defaults to that tag).
         dataset: build for this dataset instead (its classes, channels and image
             size), e.g. ``create_model('nin_relu', dataset='mnist')``.
+        pretrained: ``True`` loads the preset's default released weights (those on
+            ``dataset`` when given, else on the preset's own dataset, else its first tag);
+            a string is a tag (``'emnist_cnn_2conv.mnist'``), a tag's dataset part
+            (``'fashion-mnist'``), or a weight file's path or URL (``file://`` too), loaded
+            through torch.hub with its hash check. Weights are checked before loading
+            (see :mod:`zoo.pretrained.loading`); the model is returned in training mode, as any
+            ``nn.Module``: call ``.eval()`` to predict.
         **overrides: ``num_classes``, ``in_channels``, ``input_size`` and any
             argument of the preset's model class (``batch_norm=True``,
             ``activation='elu'``, ``hidden=(200, 200)``, ...).
 
     Raises:
-        ValueError: an unknown preset or argument, or a value of the wrong type or size.
+        ValueError: an unknown preset, tag or argument, a value of the wrong type or size,
+            or weights that are missing, fail their checksum or do not fit the model.
     """
+    if "." in name and name not in _REGISTRY:  # a tag: PRESET.DATASET
+        name, tag_dataset = name.split(".", 1)
+        pretrained = pretrained if isinstance(pretrained, str) else f"{name}.{tag_dataset}"
     fn, config = _lookup(name)
+    state = None
+    if pretrained:
+        from zoo import pretrained as weights  # loaded on demand: torch.hub and the manifest
+
+        if isinstance(pretrained, str) and _is_file_source(pretrained):
+            state = weights.load_state_dict(pretrained)
+        else:
+            entry = weights.pretrained_tag(weights.resolve_tag(name, pretrained, dataset, config.dataset))
+            state = weights.tag_state_dict(entry)
+            dataset = entry.dataset
+            overrides = {**entry.train.get("model_args", {}), **overrides}  # the architecture it was trained as
     check_model_args(config, overrides)
     info = dataset_info(dataset or config.dataset)
     kwargs: dict[str, Any] = {
@@ -129,4 +157,11 @@ def create_model(name: str, dataset: str | None = None, **overrides: Any) -> nn.
     }
     kwargs.update(overrides)
     kwargs["input_size"] = tuple(kwargs["input_size"])  # JSON gives lists
-    return fn(**kwargs)
+    model = fn(**kwargs)
+    if state is not None:
+        try:
+            model.load_state_dict(state)
+        except RuntimeError as err:  # torch lists every mismatched tensor over many lines
+            raise ValueError(f"the pretrained weights do not fit {name} as built here: "
+                             f"{' '.join(str(err).split())[:300]}") from None
+    return model

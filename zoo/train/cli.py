@@ -25,7 +25,8 @@ from zoo.train.distributed import DEFAULT_TIMEOUT_S, check_batch_size, from_envi
 from zoo.train.fit import fit
 from zoo.train.launch import LaunchError, launch
 
-__all__ = ["EVAL", "TRAIN", "add_eval_arguments", "add_train_arguments", "eval_command", "train_command"]
+__all__ = ["EVAL", "TRAIN", "add_eval_arguments", "add_train_arguments", "eval_command", "train_command",
+           "train_command_line"]
 
 _TRAIN_HELP = """\
 Train a preset and write a run directory (default runs/<model>-<dataset>-<time>) holding:
@@ -90,7 +91,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument("--l1", type=float, default=s, help=_help("L1 penalty on Linear/Conv weights", "l1"))
     g.add_argument("--schedule", choices=SCHEDULES, default=s,
                    help=_help("learning-rate schedule: constant; step (lr/10 at each of --milestones); "
-                              "cyclic (triangular, --lr-min to --lr-max)", "schedule"))
+                              "cyclic (triangular, --lr-min to --lr-max); onecycle (warm-up to --lr, then "
+                              "cosine annealing, over the whole run)", "schedule"))
     g.add_argument("--milestones", type=int, nargs="+", metavar="EPOCH", default=s,
                    help="epochs after which the step schedule divides lr by 10, e.g. --milestones 30 60")
     g.add_argument("--lr-min", type=float, default=s, help=_help("cyclic: lowest lr", "lr_min"))
@@ -104,7 +106,8 @@ def add_train_arguments(p: argparse.ArgumentParser) -> None:
     d.add_argument("--train-size", type=int, default=s,
                    help="train on a seeded random subset of this many training images (default: all)")
     d.add_argument("--augment", action=argparse.BooleanOptionalAction, default=s,
-                   help="CIFAR-10 random crop + flip (default: off unless the recipe turns it on)")
+                   help="the dataset's training augmentation: random shifts (zero-padded crops), plus mirroring "
+                   "for CIFAR-10 and Fashion-MNIST (default: off unless the recipe turns it on)")
     r = p.add_argument_group("run")
     r.add_argument("--out", metavar="DIR", help="run directory (default: runs/<model>-<dataset>-<YYYYmmdd-HHMMSS>)")
     r.add_argument("--resume", action="store_true",
@@ -251,3 +254,24 @@ TRAIN = Command("train", "train a preset on a dataset", _TRAIN_HELP, add_train_a
                 preformatted=True)
 EVAL = Command("eval", "evaluate a checkpoint", "Evaluate a checkpoint (or run directory) on a dataset split; "
                "the model is rebuilt from the checkpoint alone.", add_eval_arguments, eval_command)
+
+
+def train_command_line(config: TrainConfig) -> str:
+    """The shortest ``zoo train`` command that gives ``config``'s run: the options whose values differ from
+    what the preset's recipe and the defaults already give (the inverse of how ``zoo train`` resolves them)."""
+    preset = model_config(config.model)
+    implied = TrainConfig.from_dict({**preset.recipe, "model": config.model, "dataset": preset.dataset}).to_dict()
+    words = ["zoo", "train", config.model]
+    for key, value in config.to_dict().items():
+        if key in ("model", "quiet", "data_dir") or value == implied[key]:
+            continue
+        option = "--" + key.replace("_", "-")
+        if key == "model_args":
+            words += [f"--model-arg {k}={json.dumps(v, separators=(',', ':'))}" for k, v in value.items()]
+        elif isinstance(value, bool):
+            words.append(option if value else f"--no-{option[2:]}")
+        elif isinstance(value, list):
+            words.append(" ".join([option, *map(str, value)]))
+        elif value is not None:
+            words.append(f"{option} {value}")
+    return " ".join(words)

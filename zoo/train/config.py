@@ -13,7 +13,7 @@ __all__ = ["LOCAL_FIELDS", "MACHINE_FIELDS", "OPTIMIZERS", "RUNTIME_FIELDS", "SC
            "read_config_file"]
 
 OPTIMIZERS = ("sgd", "rmsprop", "adam")
-SCHEDULES = ("constant", "step", "cyclic")
+SCHEDULES = ("constant", "step", "cyclic", "onecycle")
 
 # Settings of the machine a run happens on, not of the experiment: two configs that differ
 # only in these are the same run (resuming it, or comparing a study's saved result, ignores them).
@@ -38,7 +38,8 @@ class TrainConfig:
             default; 0: no validation).
         train_size: train on a seeded random subset of this many of the
             training images (reduced-budget runs; None: all of them).
-        augment: CIFAR-10 random crop + flip on the training split.
+        augment: the dataset's augmentation on the training split (:attr:`zoo.data.DatasetInfo.augmentation`:
+            random shifts, plus mirroring for CIFAR-10 and Fashion-MNIST).
         epochs, batch_size: training length and mini-batch size.
         eval_batch_size: batch size for validation and test (no gradients).
         optimizer: ``'sgd'`` (with ``momentum`` and ``nesterov``), ``'rmsprop'``
@@ -48,7 +49,8 @@ class TrainConfig:
         l1: L1 penalty: ``l1 * sum(|w|)`` over Linear/Conv weights is added to the loss.
         schedule: ``'constant'``; ``'step'`` (lr / 10 at each epoch in
             ``milestones``); ``'cyclic'`` (triangular between ``lr_min`` and
-            ``lr_max``, ``step_size`` batches per half cycle).
+            ``lr_max``, ``step_size`` batches per half cycle); ``'onecycle'`` (one cycle over the
+            whole run, per batch: warm up to ``lr`` over the first 30%, then cosine annealing to ~0).
         seed: fixes initialisation, data order, augmentation and dropout.
         compile: run the model through ``torch.compile``.
         threads: CPU threads for torch (None: torch's default).

@@ -174,7 +174,8 @@ def fit(
     if shard is not None and sync_bn:  # the same parameters and state_dict keys, statistics of the global batch
         model = SyncBatchNorm.convert_sync_batchnorm(model, shard.group)
     optimizer = build_optimizer(model, config)
-    scheduler, per_batch = build_scheduler(optimizer, config)
+    steps = count_batches(len(train_set), config.batch_size, config.max_batches)
+    scheduler, per_batch = build_scheduler(optimizer, config, steps)
     generator = data_generator(config.seed)
     history: list[dict[str, Any]] = []
     start_epoch = 0
@@ -200,7 +201,6 @@ def fit(
 
     runner = torch.compile(model) if config.compile else model  # evaluation's, and training's in one process
     trainer = runner if shard is None else _data_parallel(model, device, config.compile)
-    steps = count_batches(len(train_set), config.batch_size, config.max_batches)
     with _progress_bar(config.epochs, "epochs", quiet) as epoch_bar:
         epoch_bar.update(start_epoch)
         for epoch in range(start_epoch + 1, config.epochs + 1):

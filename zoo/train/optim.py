@@ -22,13 +22,16 @@ def build_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimi
 
 
 def build_scheduler(
-    optimizer: torch.optim.Optimizer, config: TrainConfig
+    optimizer: torch.optim.Optimizer, config: TrainConfig, batches_per_epoch: int = 1
 ) -> tuple[torch.optim.lr_scheduler.LRScheduler | None, bool]:
     """Return ``(scheduler or None, steps_per_batch)``.
 
     ``'step'`` is a MultiStepLR (x0.1 at each milestone epoch), stepped once per
     epoch; ``'cyclic'`` is a triangular CyclicLR (``step_size`` batches up, as
-    many down), stepped once per batch; ``'constant'`` has no scheduler.
+    many down), stepped once per batch; ``'onecycle'`` is a OneCycleLR peaking at
+    ``config.lr`` over ``config.epochs * batches_per_epoch`` batches, stepped once
+    per batch (its length is fixed, so such a run cannot be extended with more
+    epochs); ``'constant'`` has no scheduler.
     """
     if config.schedule == "step":
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, config.milestones, gamma=0.1), False
@@ -39,6 +42,10 @@ def build_scheduler(
             mode="triangular", cycle_momentum=False,
         )
         return scheduler, True
+    if config.schedule == "onecycle":
+        # Momentum (Adam's beta1) cycles opposite to the learning rate, as in Smith & Topin's recipe.
+        total = config.epochs * batches_per_epoch
+        return torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total), True
     return None, False
 
 
