@@ -2,7 +2,8 @@
 // operators with torch's dispatcher (the schemas in csrc/ops.cpp, the kernels
 // of each device and the autograd wrappers, all linked into this module);
 // Python then calls them as torch.ops.zoo.*. The module itself only tells
-// how it was built and which algorithm the CPU convolution picks for a layer.
+// how it was built (CUDA kernels, OpenMP threads) and which algorithm the CPU
+// convolution picks for a layer.
 #include "checks.h"
 #include "cpu/direct_conv.h"
 #include "cpu/winograd.h"
@@ -18,6 +19,12 @@ PYBIND11_MODULE(_C, m) {
   m.attr("with_cuda") = true;
 #else
   m.attr("with_cuda") = false;
+#endif
+  // Whether the CPU kernels' at::parallel_for loops use torch's OpenMP threads.
+#ifdef _OPENMP
+  m.attr("openmp") = true;
+#else
+  m.attr("openmp") = false;
 #endif
   m.def(
       "conv2d_cpu_algorithm",

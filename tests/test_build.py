@@ -14,3 +14,12 @@ def test_setup_without_torch_says_what_to_run():
     assert result.returncode != 0
     assert "pip install torch==2.13.0" in result.stderr
     assert "pip install --no-build-isolation -e ." in result.stderr
+
+
+def test_kernels_are_built_with_torchs_openmp_threads():
+    """ATen's parallel_for is inline: compiled without OpenMP, every zoo kernel ran on one thread."""
+    import torch
+
+    import zoo
+
+    assert zoo._C.openmp == ("OpenMP" in torch.__config__.parallel_info())

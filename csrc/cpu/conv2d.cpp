@@ -20,6 +20,7 @@
 #include "cpu/gemm.h"
 #include "cpu/im2col.h"
 #include "cpu/memory.h"
+#include "cpu/parallel.h"
 #include "cpu/welford.h"
 #include "cpu/winograd.h"
 
@@ -96,7 +97,7 @@ void for_each_chunk(const ChunkPlan& plan, int64_t N, int64_t Ho, const Body& bo
     for (int64_t c = 0; c < plan.count; ++c) body(chunk_at(plan, N, Ho, c));
     return;
   }
-  at::parallel_for(0, plan.count, 1, [&](int64_t begin, int64_t end) {
+  parallel_for_with_state(0, plan.count, 1, [&](int64_t begin, int64_t end) {
     SequentialBlas sequential;
     for (int64_t c = begin; c < end; ++c) body(chunk_at(plan, N, Ho, c));
   });

@@ -15,6 +15,7 @@
 #include "cpu/blas.h"
 #include "cpu/gemm.h"
 #include "cpu/memory.h"
+#include "cpu/parallel.h"
 #include "cpu/winograd_matrices.h"
 
 #include <ATen/Dispatch.h>
@@ -387,7 +388,7 @@ void convolve(const at::Tensor& in, const at::Tensor& U, int64_t ph, int64_t pw,
   const T* x = in.const_data_ptr<T>();
   T* y = out.mutable_data_ptr<T>();
   const at::TensorOptions options = in.options();
-  at::parallel_for(0, tiling.chunks, 1, [&](int64_t begin, int64_t end) {
+  parallel_for_with_state(0, tiling.chunks, 1, [&](int64_t begin, int64_t end) {
     SequentialBlas sequential;
     for (int64_t chunk = begin; chunk < end; ++chunk) {
       const int64_t u0 = tiling.first_unit(chunk), u1 = tiling.end_unit(chunk), tiles = (u1 - u0) * tiling.TW;
@@ -433,7 +434,7 @@ at::Tensor backward_weight_with(const at::Tensor& x, const at::Tensor& dy, const
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_winograd_backward_weight", [&] {
     const scalar_t* xp = x.const_data_ptr<scalar_t>();
     const scalar_t* dyp = dy.const_data_ptr<scalar_t>();
-    at::parallel_for(0, tiling.chunks, 1, [&](int64_t begin, int64_t end) {
+    parallel_for_with_state(0, tiling.chunks, 1, [&](int64_t begin, int64_t end) {
       SequentialBlas sequential;
       std::vector<scalar_t> transposed;
       scalar_t* accumulator = partial[at::get_thread_num()].mutable_data_ptr<scalar_t>();
