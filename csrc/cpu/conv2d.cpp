@@ -250,17 +250,18 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
   if (x_in.size(0) == 0) return empty_batch::conv2d(x_in, g);
   const at::Tensor x = x_in.contiguous();
   const int64_t N = x.size(0), Cout = g.Cout, K = g.K(), P = g.P();
-  const at::Tensor w = weight_in.contiguous().view({Cout, K});
+  const at::Tensor weight = weight_in.contiguous();
   const at::Tensor bias = checks::contiguous_if_given(bias_in);
   at::Tensor y = empty_output({N, Cout, g.Ho, g.Wo}, x.options());
   if (winograd::applies(g, N)) {
-    winograd::forward(x, weight_in.contiguous(), bias, g, y);
+    winograd::forward(x, weight, bias, g, y);
     return y;
   }
   if (direct::applies(g, x.scalar_type())) {
-    direct::forward(x, weight_in.contiguous(), bias, g, y);
+    direct::forward(x, weight, bias, g, y);
     return y;
   }
+  const at::Tensor w = weight.view({Cout, K});
   const ChunkPlan plan = plan_chunks(N, g, x.element_size());
   const bool own = own_products(x.scalar_type());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_forward", [&] {
@@ -296,16 +297,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
   const bool need_dx = output_mask[0], need_dw = output_mask[1], need_db = output_mask[2];
   const at::Tensor x = x_in.contiguous();
   const at::Tensor dy = grad_y.contiguous();
-  const at::Tensor w = weight_in.contiguous().view({Cout, K});
+  const at::Tensor weight = weight_in.contiguous();
   if (winograd::applies(g, N)) {
     at::Tensor dx = at::empty({0}, x.options()), dw = at::empty({0}, x.options());
     if (need_dx) {
       dx = empty_output({N, g.C, g.H, g.W}, x.options());
-      winograd::backward_input(dy, weight_in.contiguous(), g, dx);
+      winograd::backward_input(dy, weight, g, dx);
     }
     if (need_dw) dw = winograd::backward_weight(x, dy, g);
     return {dx, dw, bias_grad_if(need_db, dy, g)};
   }
+  const at::Tensor w = weight.view({Cout, K});
   const ChunkPlan plan = plan_chunks(N, g, x.element_size());
 
   at::Tensor dx = need_dx ? empty_output({N, g.C, g.H, g.W}, x.options()).zero_() : at::empty({0}, x.options());

@@ -4,16 +4,16 @@
 // The batch is cut into chunks of tile rows; one thread takes a chunk through
 // all its steps (input transform, one product per transformed position,
 // output transform) while the chunk's transformed tiles are still in cache.
-// Transformed data is laid out [position][channel][tile of the chunk], so every
-// transform is a loop over the tiles of one tile row with unit-stride loads and
-// stores in each position: it vectorises across tiles. The transforms are
-// written once for any F(m, r): their loops over the (constant) matrices are
-// unrolled at compile time, so zero entries cost nothing and +-1 entries no
-// multiplication.
+// Transformed data is laid out [position][channel][tile of the chunk]. Each
+// transform works one channel at a time over all the chunk's tiles (see below),
+// in a loop that vectorises across tiles. The transforms are written once for
+// any F(m, r): their sums over the (constant) matrices are expanded at compile
+// time, so zero entries cost nothing and +-1 entries no multiplication.
 #include "cpu/winograd.h"
 
 #include "cpu/blas.h"
 #include "cpu/gemm.h"
+#include "cpu/im2col.h"
 #include "cpu/memory.h"
 #include "cpu/parallel.h"
 #include "cpu/winograd_matrices.h"
@@ -79,21 +79,18 @@ struct Layout {
 };
 
 // Row r of a plane split into its m column phases, shifted by -pad, zero outside the
-// plane: phase p holds row[m k + p - pad] for k < count, at buffer + p * stride.
+// plane: phase p holds row[m k + p - pad] for k < count, at buffer + p * stride. The
+// columns inside the row form one range of k (valid_range, as im2col finds them).
 template <int m, typename T>
 void split_row(const T* plane, int64_t rows, int64_t cols, int64_t r, int64_t pad, int64_t count, int64_t stride,
                T* buffer) {
+  const bool inside = r >= 0 && r < rows;
   for (int p = 0; p < m; ++p) {
     T* phase = buffer + p * stride;
-    if (r < 0 || r >= rows) {
-      std::fill_n(phase, count, T(0));
-      continue;
-    }
-    const T* row = plane + r * cols;
-    for (int64_t k = 0; k < count; ++k) {
-      const int64_t c = m * k + p - pad;
-      phase[k] = (c >= 0 && c < cols) ? row[c] : T(0);
-    }
+    const ValidRange valid = inside ? valid_range(cols, count, m, p - pad) : ValidRange{0, 0, 0};
+    std::fill_n(phase, valid.first, T(0));
+    for (int64_t k = valid.first; k < valid.last; ++k) phase[k] = plane[r * cols + m * k + valid.offset];
+    std::fill_n(phase + valid.last, count - valid.last, T(0));
   }
 }
 
