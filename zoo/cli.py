@@ -20,6 +20,7 @@ from zoo.pretrained.cli import RELEASE, print_pretrained
 from zoo.studies.cli import STUDY
 from zoo.train import DivergenceError
 from zoo.train.cli import EVAL, TRAIN
+from zoo.train.distributed import exit_process, launched
 
 __all__ = ["COMMANDS", "build_parser", "main", "run_parsed"]
 
@@ -88,8 +89,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the ``zoo`` command line; returns the exit status (0 ok, 1 error or divergence, 2 bad usage)."""
-    return run_parsed(build_parser().parse_args(argv))
+    """Run the ``zoo`` command line; returns the exit status (0 ok, 1 error or divergence, 2 bad usage).
+
+    As one rank of a torchrun launch (``argv`` None: this process's own command
+    line), the process ends here (:func:`zoo.train.distributed.exit_process`).
+    """
+    status = run_parsed(build_parser().parse_args(argv))
+    if argv is None and launched():
+        exit_process(status)
+    return status
 
 
 def run_parsed(args: argparse.Namespace) -> int:

@@ -21,7 +21,13 @@ from zoo.train.checkpoint import CHECKPOINT_NAME
 from zoo.train.config import OPTIMIZERS, SCHEDULES, TrainConfig, read_config_file
 from zoo.train.evaluate import evaluate_checkpoint
 from zoo.train.device import resolve_device
-from zoo.train.distributed import DEFAULT_TIMEOUT_S, check_batch_size, from_environment, launched
+from zoo.train.distributed import (
+    DEFAULT_TIMEOUT_S,
+    check_batch_size,
+    end_process_group,
+    from_environment,
+    launched,
+)
 from zoo.train.fit import fit
 from zoo.train.launch import LaunchError, launch
 
@@ -207,11 +213,14 @@ def _train_rank(args: argparse.Namespace, config: TrainConfig) -> int:
             print(f"training {config.model} on {config.dataset} with {shard.world_size} processes -> {run_dir}")
         fit(config, run_dir, resume=args.resume, shard=shard, sync_bn=args.sync_bn)
     except RuntimeError as err:
+        end_process_group(finished=False)
         if not _peer_failure(err):
             raise
         raise ConnectionError(f"rank {shard.rank}: lost the other training processes ({one_line(err)})") from None
-    finally:
-        dist.destroy_process_group()
+    except BaseException:
+        end_process_group(finished=False)
+        raise
+    end_process_group(finished=True)
     return 0
 
 

@@ -4,7 +4,9 @@ Each process gets the environment torchrun would give it (``RANK``,
 ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR=127.0.0.1``, a free
 ``MASTER_PORT``) and runs a picklable function. When one fails, the others are
 given a short grace period (their collectives fail once a peer is gone) and then
-stopped, so a launch never hangs on a dead rank.
+stopped, so a launch never hangs on a dead rank. A process group the function
+leaves open is ended when it returns (see :func:`zoo.train.distributed.exit_process`
+for how a finished rank exits).
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from zoo.train.distributed import end_process_group, exit_process
 
 __all__ = ["LaunchError", "free_port", "launch"]
 
@@ -49,8 +53,13 @@ def _rank_main(rank: int, world_size: int, port: int, threads: int | None, fn: C
         import torch
 
         torch.set_num_threads(threads)
-    result = fn(*args)
-    raise SystemExit(result if isinstance(result, int) else 0)
+    try:
+        result = fn(*args)
+    except BaseException:
+        end_process_group(finished=False)
+        raise
+    end_process_group(finished=True)
+    exit_process(result if isinstance(result, int) else 0)
 
 
 def _describe(exitcode: int | None) -> str:
