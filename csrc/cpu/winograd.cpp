@@ -6,7 +6,7 @@
 // output transform) while the chunk's transformed tiles are still in cache.
 // Transformed data is laid out [position][channel][tile of the chunk]. Each
 // transform works one channel at a time over all the chunk's tiles (see below),
-// in a loop that vectorises across tiles. The transforms are written once for
+// in vector steps over blocks of tiles. The transforms are written once for
 // any F(m, r): their sums over the (constant) matrices are expanded at compile
 // time, so zero entries cost nothing and +-1 entries no multiplication.
 #include "cpu/winograd.h"
@@ -78,27 +78,15 @@ struct Layout {
   int64_t elements() const { return positions * stride; }
 };
 
-// Row r of a plane split into its m column phases, shifted by -pad, zero outside the
-// plane: phase p holds row[m k + p - pad] for k < count, at buffer + p * stride. The
-// columns inside the row form one range of k (valid_range, as im2col finds them).
-template <int m, typename T>
-void split_row(const T* plane, int64_t rows, int64_t cols, int64_t r, int64_t pad, int64_t count, int64_t stride,
-               T* buffer) {
-  const bool inside = r >= 0 && r < rows;
-  for (int p = 0; p < m; ++p) {
-    T* phase = buffer + p * stride;
-    const ValidRange valid = inside ? valid_range(cols, count, m, p - pad) : ValidRange{0, 0, 0};
-    std::fill_n(phase, valid.first, T(0));
-    for (int64_t k = valid.first; k < valid.last; ++k) phase[k] = plane[r * cols + m * k + valid.offset];
-    std::fill_n(phase + valid.last, count - valid.last, T(0));
-  }
-}
-
-// The inverse for an output row: row[m k + p] = buffer[p * stride + k] for columns < cols.
-template <int m, typename T>
-void merge_row(const T* buffer, int64_t stride, int64_t cols, T* row) {
-  for (int p = 0; p < m; ++p)
-    for (int64_t k = 0; m * k + p < cols; ++k) row[m * k + p] = buffer[p * stride + k];
+// row[k] = plane[r][k - pad] for k < width: one input row, shifted by the padding, zero
+// outside the plane (the columns inside form one range, valid_range as im2col finds it).
+template <typename T>
+void load_row(const T* plane, int64_t rows, int64_t cols, int64_t r, int64_t pad, int64_t width, T* row) {
+  const ValidRange valid = r >= 0 && r < rows ? valid_range(cols, width, 1, -pad) : ValidRange{0, 0, 0};
+  std::fill_n(row, valid.first, T(0));
+  std::copy(plane + r * cols + valid.first + valid.offset, plane + r * cols + valid.last + valid.offset,
+            row + valid.first);
+  std::fill_n(row + valid.last, width - valid.last, T(0));
 }
 
 // body(std::integral_constant<int, i>) for i = 0 .. n-1, expanded at compile time.
@@ -129,11 +117,53 @@ inline T combine(const Value& value) {
   return sum;
 }
 
+// Tiles per block: one cache line of values, the unit the layouts' rows are padded to,
+// so a block past the chunk's last tile stays inside its row.
+template <typename T>
+constexpr int64_t kLanes = 64 / sizeof(T);
+
+// Tiles rounded up to whole blocks.
+template <typename T>
+int64_t whole_blocks(int64_t tiles) {
+  return (tiles + kLanes<T> - 1) / kLanes<T> * kLanes<T>;
+}
+
+// to[j][k] = row[m k + j] for j < n, k < count (to[j] at to + j * stride): the values of
+// one input row that the tiles of a row read at their column j. A plain loop: counts are
+// 2-16, and vector versions (a block of permutes, or phases copied in blocks) measured
+// slower, stalled on loads of the rows just written (store-to-load forwarding).
+template <int m, int n, typename T>
+void split_phases(const T* row, int64_t count, int64_t stride, T* to) {
+  static_for<n>([&](auto j) {
+    T* out = to + decltype(j)::value * stride;
+    const T* in = row + decltype(j)::value;
+    for (int64_t k = 0; k < count; ++k) out[k] = in[m * k];
+  });
+}
+
+// The inverse for an output row: row[m k + j] = from[j][k] for j < m, k < count (from[j]
+// at from + j * stride), in whole blocks (constant in length, so vector stores); `row`
+// holds m * whole_blocks(count) values.
+template <int m, typename T>
+void merge_phases(const T* from, int64_t count, int64_t stride, T* row) {
+  constexpr int64_t L = kLanes<T>;
+  for (int64_t k0 = 0; k0 < count; k0 += L)
+    static_for<m>([&](auto j) {
+      const T* in = from + decltype(j)::value * stride + k0;
+      T* out = row + m * k0 + decltype(j)::value;
+#pragma omp simd
+      for (int64_t l = 0; l < L; ++l) out[m * l] = in[l];
+    });
+}
+
 // The transforms below work one channel at a time over all the tiles of the chunk:
 // a tile row holds only TW <= 8 tiles for the presets' images (4-16 pixels wide), too
-// few for a 16-wide vector loop, so each channel's tile values are first gathered
-// into one array per position of the tile (or scattered from it), and the transform
-// itself is one vector loop over the chunk's tiles.
+// few for a vector loop, so each channel's tile values are first gathered into one
+// array per position of the tile (or scattered from it), and the transform itself runs
+// over blocks of kLanes tiles: every step of it is one vector operation on a block
+// (the lane loop innermost, of constant length, so the compiler vectorises it whatever
+// the size of the transform; a loop over tiles with the whole transform inside left
+// 6x6 transforms scalar).
 
 // V[e][c][t] = (B^T d B)[e] for the alpha x alpha input block d of each tile t of units
 // [u0, u1) (t = (u - u0) * TW + tile column), reading x (N, C, H, W) with padding (ph, pw).
@@ -141,37 +171,40 @@ template <typename F, typename T>
 void transform_input(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw, const Tiling<F>& tiling,
                      int64_t u0, int64_t u1, const Layout& layout, T* V) {
   constexpr int m = F::m, alpha = F::alpha;
-  const int64_t TW = tiling.TW, tiles = (u1 - u0) * TW, ld = layout.ld, plane = layout.stride;
-  // Column j of tile column k is phase j % m at k + j / m.
-  const int64_t count = TW + (alpha - 1) / m;
-  std::vector<T> rows(alpha * m * count);  // one tile row's input rows, split into phases
-  std::vector<T> taps(alpha * alpha * tiles);  // taps[i * alpha + j][t]: input (i, j) of tile t
+  constexpr int64_t L = kLanes<T>;
+  const int64_t TW = tiling.TW, tiles = (u1 - u0) * TW, padded = whole_blocks<T>(tiles);
+  const int64_t ld = layout.ld, plane = layout.stride;
+  const int64_t width = m * (TW - 1) + alpha;  // the input columns a row of tiles reads
+  std::vector<T> row(width);
+  // taps[i * alpha + j][t]: input (i, j) of tile t
+  std::vector<T> taps(alpha * alpha * padded);
   for (int64_t c = 0; c < C; ++c) {
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t n = u / tiling.TH, th = u % tiling.TH, t0 = (u - u0) * TW;
       const T* image = x + (n * C + c) * H * W;
       for (int i = 0; i < alpha; ++i) {
-        T* split = rows.data() + i * m * count;
-        split_row<m>(image, H, W, m * th - ph + i, pw, count, count, split);
-        for (int j = 0; j < alpha; ++j)
-          std::copy_n(split + (j % m) * count + j / m, TW, taps.data() + (i * alpha + j) * tiles + t0);
+        load_row(image, H, W, m * th - ph + i, pw, width, row.data());
+        split_phases<m, alpha>(row.data(), TW, padded, taps.data() + i * alpha * padded + t0);
       }
     }
-    const T* in = taps.data();
     T* out = V + c * ld;
-#pragma omp simd
-    for (int64_t t = 0; t < tiles; ++t) {
-      T b[alpha][alpha];  // B^T d
+    for (int64_t t = 0; t < padded; t += L) {
+      const T* in = taps.data() + t;
+      T b[alpha][alpha][L];  // B^T d
       static_for<alpha>([&](auto a) {
         static_for<alpha>([&](auto j) {
-          b[a][j] = combine<F::BT, false, decltype(a)::value, alpha, T>(
-              [&](int i) { return in[(i * alpha + j) * tiles + t]; });
+#pragma omp simd
+          for (int64_t l = 0; l < L; ++l)
+            b[a][j][l] = combine<F::BT, false, decltype(a)::value, alpha, T>(
+                [&](int i) { return in[(i * alpha + j) * padded + l]; });
         });
       });
       static_for<alpha>([&](auto a) {  // (B^T d) B
         static_for<alpha>([&](auto e) {
-          out[(a * alpha + e) * plane + t] =
-              combine<F::BT, false, decltype(e)::value, alpha, T>([&](int j) { return b[a][j]; });
+          T* to = out + (a * alpha + e) * plane + t;
+#pragma omp simd
+          for (int64_t l = 0; l < L; ++l)
+            to[l] = combine<F::BT, false, decltype(e)::value, alpha, T>([&](int j) { return b[a][j][l]; });
         });
       });
     }
@@ -184,33 +217,42 @@ template <typename F, typename T>
 void transform_output(const T* M, int64_t Cout, int64_t Ho, int64_t Wo, const Tiling<F>& tiling, int64_t u0,
                       int64_t u1, const Layout& layout, const T* bias, T* y) {
   constexpr int m = F::m, alpha = F::alpha;
-  const int64_t TW = tiling.TW, tiles = (u1 - u0) * TW, ld = layout.ld, plane = layout.stride;
-  std::vector<T> outputs(m * m * tiles);  // outputs[i * m + j][t]: output (i, j) of tile t
+  constexpr int64_t L = kLanes<T>;
+  const int64_t TW = tiling.TW, tiles = (u1 - u0) * TW, padded = whole_blocks<T>(tiles);
+  const int64_t ld = layout.ld, plane = layout.stride;
+  // outputs[i * m + j][t]: output (i, j) of tile t; a block of slack for merge_phases.
+  const int64_t outputs_ld = padded + L;
+  std::vector<T> outputs(m * m * outputs_ld);
+  std::vector<T> row(m * whole_blocks<T>(TW));
   for (int64_t co = 0; co < Cout; ++co) {
-    const T* in = M + co * ld;
-    T* results = outputs.data();
     const T add = bias ? bias[co] : T(0);
-#pragma omp simd
-    for (int64_t t = 0; t < tiles; ++t) {
-      T s[m][alpha];  // A^T mm
+    for (int64_t t = 0; t < padded; t += L) {  // past the last tile: values nobody reads
+      const T* in = M + co * ld + t;
+      T s[m][alpha][L];  // A^T mm
       static_for<m>([&](auto i) {
         static_for<alpha>([&](auto b) {
-          s[i][b] = combine<F::AT, false, decltype(i)::value, alpha, T>(
-              [&](int a) { return in[(a * alpha + b) * plane + t]; });
+#pragma omp simd
+          for (int64_t l = 0; l < L; ++l)
+            s[i][b][l] = combine<F::AT, false, decltype(i)::value, alpha, T>(
+                [&](int a) { return in[(a * alpha + b) * plane + l]; });
         });
       });
       static_for<m>([&](auto i) {  // (A^T mm) A
         static_for<m>([&](auto j) {
-          results[(i * m + j) * tiles + t] =
-              add + combine<F::AT, false, decltype(j)::value, alpha, T>([&](int b) { return s[i][b]; });
+          T* to = outputs.data() + (i * m + j) * outputs_ld + t;
+#pragma omp simd
+          for (int64_t l = 0; l < L; ++l)
+            to[l] = add + combine<F::AT, false, decltype(j)::value, alpha, T>([&](int b) { return s[i][b][l]; });
         });
       });
     }
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t n = u / tiling.TH, th = u % tiling.TH, t0 = (u - u0) * TW;
       T* image = y + (n * Cout + co) * Ho * Wo;
-      for (int i = 0; i < m && m * th + i < Ho; ++i)
-        merge_row<m>(results + i * m * tiles + t0, tiles, Wo, image + (m * th + i) * Wo);
+      for (int i = 0; i < m && m * th + i < Ho; ++i) {
+        merge_phases<m>(outputs.data() + i * m * outputs_ld + t0, TW, outputs_ld, row.data());
+        std::copy_n(row.data(), Wo, image + (m * th + i) * Wo);
+      }
     }
   }
 }
@@ -222,28 +264,38 @@ template <typename F, typename T>
 void transform_output_grad(const T* dy, int64_t Cout, int64_t Ho, int64_t Wo, const Tiling<F>& tiling, int64_t u0,
                            int64_t u1, const Layout& layout, T* Z) {
   constexpr int m = F::m, alpha = F::alpha;
-  const int64_t TW = tiling.TW, tiles = (u1 - u0) * TW, ld = layout.ld, plane = layout.stride;
-  std::vector<T> grads(m * m * tiles);  // grads[i * m + j][t]: dy (i, j) of tile t
+  constexpr int64_t L = kLanes<T>;
+  const int64_t TW = tiling.TW, tiles = (u1 - u0) * TW, padded = whole_blocks<T>(tiles);
+  const int64_t ld = layout.ld, plane = layout.stride;
+  std::vector<T> row(m * TW);
+  std::vector<T> grads(m * m * padded);  // grads[i * m + j][t]: dy (i, j) of tile t
   for (int64_t co = 0; co < Cout; ++co) {
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t n = u / tiling.TH, th = u % tiling.TH, t0 = (u - u0) * TW;
       const T* image = dy + (n * Cout + co) * Ho * Wo;
-      for (int i = 0; i < m; ++i) split_row<m>(image, Ho, Wo, m * th + i, 0, TW, tiles, grads.data() + i * m * tiles + t0);
+      for (int i = 0; i < m; ++i) {
+        load_row(image, Ho, Wo, m * th + i, 0, m * TW, row.data());
+        split_phases<m, m>(row.data(), TW, padded, grads.data() + i * m * padded + t0);
+      }
     }
-    const T* in = grads.data();
     T* out = Z + co * ld;
-#pragma omp simd
-    for (int64_t t = 0; t < tiles; ++t) {
-      T s[alpha][m];  // A g
+    for (int64_t t = 0; t < padded; t += L) {
+      const T* in = grads.data() + t;
+      T s[alpha][m][L];  // A g
       static_for<alpha>([&](auto a) {
         static_for<m>([&](auto j) {
-          s[a][j] = combine<F::AT, true, decltype(a)::value, m, T>([&](int i) { return in[(i * m + j) * tiles + t]; });
+#pragma omp simd
+          for (int64_t l = 0; l < L; ++l)
+            s[a][j][l] = combine<F::AT, true, decltype(a)::value, m, T>(
+                [&](int i) { return in[(i * m + j) * padded + l]; });
         });
       });
       static_for<alpha>([&](auto a) {  // (A g) A^T
         static_for<alpha>([&](auto b) {
-          out[(a * alpha + b) * plane + t] =
-              combine<F::AT, true, decltype(b)::value, m, T>([&](int j) { return s[a][j]; });
+          T* to = out + (a * alpha + b) * plane + t;
+#pragma omp simd
+          for (int64_t l = 0; l < L; ++l)
+            to[l] = combine<F::AT, true, decltype(b)::value, m, T>([&](int j) { return s[a][j][l]; });
         });
       });
     }
@@ -465,17 +517,27 @@ bool applies(const Conv2dGeometry& g, int64_t batch) {
          g.pw < r && g.C >= kMinChannels && g.Cout >= kMinChannels && tiles >= kMinTiles;
 }
 
+namespace {
+
+// body(F{}) with the transforms this layer's kernel size uses.
+template <typename Body>
+auto with_transforms(const Conv2dGeometry& g, const Body& body) {
+  return g.kh == 3 ? body(F2x3{}) : body(F2x5{});
+}
+
+}  // namespace
+
 void forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const Conv2dGeometry& g,
              at::Tensor& y) {
-  g.kh == 3 ? forward_with<F2x3>(x, weight, bias, g, y) : forward_with<F2x5>(x, weight, bias, g, y);
+  with_transforms(g, [&](auto f) { forward_with<decltype(f)>(x, weight, bias, g, y); });
 }
 
 void backward_input(const at::Tensor& dy, const at::Tensor& weight, const Conv2dGeometry& g, at::Tensor& dx) {
-  g.kh == 3 ? backward_input_with<F2x3>(dy, weight, g, dx) : backward_input_with<F2x5>(dy, weight, g, dx);
+  with_transforms(g, [&](auto f) { backward_input_with<decltype(f)>(dy, weight, g, dx); });
 }
 
 at::Tensor backward_weight(const at::Tensor& x, const at::Tensor& dy, const Conv2dGeometry& g) {
-  return g.kh == 3 ? backward_weight_with<F2x3>(x, dy, g) : backward_weight_with<F2x5>(x, dy, g);
+  return with_transforms(g, [&](auto f) { return backward_weight_with<decltype(f)>(x, dy, g); });
 }
 
 }  // namespace zoo::cpu::winograd
