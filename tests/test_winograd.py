@@ -91,6 +91,26 @@ def test_matches_torch_in_float64(case):
         assert_close(o, r, scale=10)
 
 
+# Rows wider than the 32 vector lanes of the float32 row gather/scatter (the scalar path).
+WIDE_CASES = [(2, 16, 5, 40, 16, 3, (1, 1)), (2, 16, 6, 33, 16, 5, (2, 2)), (2, 16, 4, 29, 16, 5, (1, 4))]
+
+
+@pytest.mark.parametrize("case", WINOGRAD_CASES + WIDE_CASES, ids=str)
+def test_float32_matches_the_float64_reference(case):
+    """float32 has its own data movement (AVX-512 row gathers and scatters): every position lands right."""
+    n, cin, h, w, cout, k, padding = case
+    assert algorithm(n, cin, h, w, cout, kernel=(k, k), padding=padding) == "winograd"
+    x = torch.randn(n, cin, h, w, dtype=torch.float64)
+    weight = torch.randn(cout, cin, k, k, dtype=torch.float64) / (k * k * cin) ** 0.5
+    bias = torch.randn(cout, dtype=torch.float64)
+    grad_y = torch.randn_like(F.conv2d(x, weight, bias, padding=padding))
+    ref = run(lambda a, b, c: F.conv2d(a, b, c, padding=padding), x, weight, bias, grad_y)
+    ours = run(lambda a, b, c: zoo.ops.conv2d(a, b, c, padding=padding), *(t.float() for t in (x, weight, bias, grad_y)))
+    for name, o, r in zip(("y", "dx", "dw", "db"), ours, ref):
+        error = (o.double() - r).abs().max() / r.abs().max()
+        assert error < 1e-4, (name, error.item())
+
+
 @pytest.mark.parametrize("k", [3, 5])
 @pytest.mark.parametrize("mask", [(True, False, False), (False, True, False), (False, False, True), (False, True, True)])
 def test_output_mask_subsets(mask, k):

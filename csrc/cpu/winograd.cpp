@@ -18,6 +18,10 @@
 #include "cpu/parallel.h"
 #include "cpu/winograd_matrices.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include <ATen/Dispatch.h>
 #include <ATen/Parallel.h>
 
@@ -141,6 +145,63 @@ void split_phases(const T* row, int64_t count, int64_t stride, T* to) {
   });
 }
 
+#if defined(__AVX512F__)
+// split_phases of an input row for m = 2 in vector registers, straight from the source:
+// to[j][k] = row[2 k + j - pad] (zero outside [0, W), or everywhere when row is null) for
+// j < n, k < count, when the 2 (count - 1) + n values the tiles read fit in 32 lanes.
+// Two masked loads, a permute per phase and a masked store, where the scalar version
+// (a row copy, then one move per value) was the largest cost of a small layer.
+constexpr int64_t kVectorRowLanes = 32;
+
+template <int n>
+void split_row_pairs(const float* row, int64_t W, int64_t pad, int64_t count, int64_t stride, float* to) {
+  __m512 low = _mm512_setzero_ps(), high = _mm512_setzero_ps();  // lanes s = 0..31: row[s - pad]
+  if (row != nullptr) {
+    const int64_t loaded = std::min<int64_t>(W, kVectorRowLanes - pad);  // row[0, loaded) lands in lanes < 32
+    const __m512 first = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << std::min<int64_t>(loaded, 16)) - 1), row);
+    const __m512 second = loaded > 16
+                              ? _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << (loaded - 16)) - 1), row + 16)
+                              : _mm512_setzero_ps();
+    const __m512i lane = _mm512_set_epi32(15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0);
+    const __m512i shift = _mm512_set1_epi32(static_cast<int>(pad));
+    // Lanes below pad stay zero (the padding); the others take source lane s - pad of (first, second).
+    low = _mm512_maskz_permutex2var_ps(static_cast<__mmask16>(~((1u << pad) - 1)), first,
+                                       _mm512_sub_epi32(lane, shift), second);
+    high = _mm512_permutex2var_ps(first, _mm512_sub_epi32(_mm512_add_epi32(lane, _mm512_set1_epi32(16)), shift),
+                                  second);
+  }
+  const __mmask16 keep = static_cast<__mmask16>((1u << count) - 1);
+  const __m512i pairs = _mm512_set_epi32(30, 28, 26, 24, 22, 20, 18, 16, 14, 12, 10, 8, 6, 4, 2, 0);
+  static_for<n>([&](auto j) {
+    const __m512 phase = _mm512_permutex2var_ps(low, _mm512_add_epi32(pairs, _mm512_set1_epi32(decltype(j)::value)),
+                                                high);
+    _mm512_mask_storeu_ps(to + decltype(j)::value * stride, keep, phase);
+  });
+}
+
+// The inverse for an output row, written straight into it: row[2 k + j] = from[j][k] for
+// j < 2 and 2 k + j < cols (from[j] at from + j * stride), for cols <= 32.
+inline void merge_row_pairs(const float* from, int64_t stride, int64_t cols, float* row) {
+  const int64_t count = (cols + 1) / 2;
+  const __mmask16 keep = static_cast<__mmask16>((1u << count) - 1);
+  const __m512 even = _mm512_maskz_loadu_ps(keep, from), odd = _mm512_maskz_loadu_ps(keep, from + stride);
+  // Lane 2k takes even[k] (source lane k), lane 2k + 1 odd[k] (source lane 16 + k).
+  const __m512i low = _mm512_set_epi32(23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1, 16, 0);
+  const __m512i high = _mm512_add_epi32(low, _mm512_set1_epi32(8));
+  _mm512_mask_storeu_ps(row, static_cast<__mmask16>((1u << std::min<int64_t>(cols, 16)) - 1),
+                        _mm512_permutex2var_ps(even, low, odd));
+  if (cols > 16)
+    _mm512_mask_storeu_ps(row + 16, static_cast<__mmask16>((1u << (cols - 16)) - 1),
+                          _mm512_permutex2var_ps(even, high, odd));
+}
+
+// Whether split_row_pairs serves rows of `count` tiles reading n columns each, padded by pad.
+template <int m, int n, typename T>
+constexpr bool row_pairs_fit(int64_t count, int64_t pad) {
+  return std::is_same_v<T, float> && m == 2 && count <= 16 && 2 * (count - 1) + n <= kVectorRowLanes && pad < 16;
+}
+#endif
+
 // The inverse for an output row: row[m k + j] = from[j][k] for j < m, k < count (from[j]
 // at from + j * stride), in whole blocks (constant in length, so vector stores); `row`
 // holds m * whole_blocks(count) values.
@@ -183,8 +244,18 @@ void transform_input(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, in
       const int64_t n = u / tiling.TH, th = u % tiling.TH, t0 = (u - u0) * TW;
       const T* image = x + (n * C + c) * H * W;
       for (int i = 0; i < alpha; ++i) {
-        load_row(image, H, W, m * th - ph + i, pw, width, row.data());
-        split_phases<m, alpha>(row.data(), TW, padded, taps.data() + i * alpha * padded + t0);
+        const int64_t r = m * th - ph + i;
+        T* to = taps.data() + i * alpha * padded + t0;
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float> && m == 2) {
+          if (row_pairs_fit<m, alpha, T>(TW, pw)) {
+            split_row_pairs<alpha>(r >= 0 && r < H ? image + r * W : nullptr, W, pw, TW, padded, to);
+            continue;
+          }
+        }
+#endif
+        load_row(image, H, W, r, pw, width, row.data());
+        split_phases<m, alpha>(row.data(), TW, padded, to);
       }
     }
     T* out = V + c * ld;
@@ -250,8 +321,18 @@ void transform_output(const T* M, int64_t Cout, int64_t Ho, int64_t Wo, const Ti
       const int64_t n = u / tiling.TH, th = u % tiling.TH, t0 = (u - u0) * TW;
       T* image = y + (n * Cout + co) * Ho * Wo;
       for (int i = 0; i < m && m * th + i < Ho; ++i) {
-        merge_phases<m>(outputs.data() + i * m * outputs_ld + t0, TW, outputs_ld, row.data());
-        std::copy_n(row.data(), Wo, image + (m * th + i) * Wo);
+        const T* from = outputs.data() + i * m * outputs_ld + t0;
+        T* to = image + (m * th + i) * Wo;
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float> && m == 2) {
+          if (Wo <= kVectorRowLanes) {
+            merge_row_pairs(from, outputs_ld, Wo, to);
+            continue;
+          }
+        }
+#endif
+        merge_phases<m>(from, TW, outputs_ld, row.data());
+        std::copy_n(row.data(), Wo, to);
       }
     }
   }
@@ -274,8 +355,18 @@ void transform_output_grad(const T* dy, int64_t Cout, int64_t Ho, int64_t Wo, co
       const int64_t n = u / tiling.TH, th = u % tiling.TH, t0 = (u - u0) * TW;
       const T* image = dy + (n * Cout + co) * Ho * Wo;
       for (int i = 0; i < m; ++i) {
-        load_row(image, Ho, Wo, m * th + i, 0, m * TW, row.data());
-        split_phases<m, m>(row.data(), TW, padded, grads.data() + i * m * padded + t0);
+        const int64_t r = m * th + i;
+        T* to = grads.data() + i * m * padded + t0;
+#if defined(__AVX512F__)
+        if constexpr (std::is_same_v<T, float> && m == 2) {
+          if (row_pairs_fit<m, m, T>(TW, 0)) {
+            split_row_pairs<m>(r < Ho ? image + r * Wo : nullptr, Wo, 0, TW, padded, to);
+            continue;
+          }
+        }
+#endif
+        load_row(image, Ho, Wo, r, 0, m * TW, row.data());
+        split_phases<m, m>(row.data(), TW, padded, to);
       }
     }
     T* out = Z + co * ld;
