@@ -77,14 +77,19 @@ def run(fn, x, weight, bias, grad_y):
     return y.detach(), x.grad, weight.grad, bias.grad
 
 
-@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=str)
-def test_matches_torch_in_float64(case):
+def case_tensors(case):
+    """float64 input, weight, bias and output gradient of a Winograd case, and its padding."""
     n, cin, h, w, cout, k, padding = case
     assert algorithm(n, cin, h, w, cout, kernel=(k, k), padding=padding) == "winograd"
     x = torch.randn(n, cin, h, w, dtype=torch.float64)
     weight = torch.randn(cout, cin, k, k, dtype=torch.float64) / (k * k * cin) ** 0.5
     bias = torch.randn(cout, dtype=torch.float64)
-    grad_y = torch.randn_like(F.conv2d(x, weight, bias, padding=padding))
+    return x, weight, bias, torch.randn_like(F.conv2d(x, weight, bias, padding=padding)), padding
+
+
+@pytest.mark.parametrize("case", WINOGRAD_CASES, ids=str)
+def test_matches_torch_in_float64(case):
+    x, weight, bias, grad_y, padding = case_tensors(case)
     ours = run(lambda a, b, c: zoo.ops.conv2d(a, b, c, padding=padding), x, weight, bias, grad_y)
     ref = run(lambda a, b, c: F.conv2d(a, b, c, padding=padding), x, weight, bias, grad_y)
     for o, r in zip(ours, ref):
@@ -98,12 +103,7 @@ WIDE_CASES = [(2, 16, 5, 40, 16, 3, (1, 1)), (2, 16, 6, 33, 16, 5, (2, 2)), (2, 
 @pytest.mark.parametrize("case", WINOGRAD_CASES + WIDE_CASES, ids=str)
 def test_float32_matches_the_float64_reference(case):
     """float32 has its own data movement (AVX-512 row gathers and scatters): every position lands right."""
-    n, cin, h, w, cout, k, padding = case
-    assert algorithm(n, cin, h, w, cout, kernel=(k, k), padding=padding) == "winograd"
-    x = torch.randn(n, cin, h, w, dtype=torch.float64)
-    weight = torch.randn(cout, cin, k, k, dtype=torch.float64) / (k * k * cin) ** 0.5
-    bias = torch.randn(cout, dtype=torch.float64)
-    grad_y = torch.randn_like(F.conv2d(x, weight, bias, padding=padding))
+    x, weight, bias, grad_y, padding = case_tensors(case)
     ref = run(lambda a, b, c: F.conv2d(a, b, c, padding=padding), x, weight, bias, grad_y)
     ours = run(lambda a, b, c: zoo.ops.conv2d(a, b, c, padding=padding), *(t.float() for t in (x, weight, bias, grad_y)))
     for name, o, r in zip(("y", "dx", "dw", "db"), ours, ref):
