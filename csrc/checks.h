@@ -60,7 +60,8 @@ inline void check_bn_optional_channel_vector(const std::optional<at::Tensor>& t,
 }
 
 inline void check_bn_train(const at::Tensor& x, const std::optional<at::Tensor>& weight,
-                           const std::optional<at::Tensor>& bias, double eps) {
+                           const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& running_mean,
+                           const std::optional<at::Tensor>& running_var, double eps) {
   check_bn_input(x);
   // Batch statistics need two or more values per channel (none at all is an empty batch).
   TORCH_CHECK_VALUE(x.numel() == 0 || x.numel() / x.size(1) > 1, kBatchNorm,
@@ -68,6 +69,8 @@ inline void check_bn_train(const at::Tensor& x, const std::optional<at::Tensor>&
   TORCH_CHECK_VALUE(eps > 0, kBatchNorm, ": eps must be positive during training, got ", eps);
   check_bn_optional_channel_vector(weight, x, "weight");
   check_bn_optional_channel_vector(bias, x, "bias");
+  check_bn_optional_channel_vector(running_mean, x, "running_mean");
+  check_bn_optional_channel_vector(running_var, x, "running_var");
 }
 
 inline void check_bn_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,

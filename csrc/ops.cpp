@@ -21,9 +21,11 @@ c10::TypedOperatorHandle<Signature> handle(const char* name) {
 }  // namespace
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
-    const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias, double eps) {
+    const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
+    double eps) {
   static const auto op = handle<decltype(batch_norm_train)>("zoo::batch_norm_train");
-  return op.call(x, weight, bias, eps);
+  return op.call(x, weight, bias, running_mean, running_var, momentum, eps);
 }
 
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
@@ -60,7 +62,10 @@ TORCH_LIBRARY(zoo, m) {
   // torch requires a C++-defined op's Python fake kernel to be registered from the module
   // named here (and imports it when tracing needs the fake kernel).
   m.set_python_module("zoo.ops.batch_norm");
-  m.def("batch_norm_train(Tensor x, Tensor? weight, Tensor? bias, float eps) -> (Tensor, Tensor, Tensor, Tensor)");
+  // Training batch norm updates the running buffers it is given in place, as torch's native_batch_norm does.
+  m.def(
+      "batch_norm_train(Tensor x, Tensor? weight, Tensor? bias, Tensor(a!)? running_mean, Tensor(b!)? running_var, "
+      "float momentum, float eps) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "batch_norm_eval(Tensor x, Tensor? weight, Tensor? bias, Tensor running_mean, Tensor running_var, float eps) "
       "-> Tensor");

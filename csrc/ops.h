@@ -12,9 +12,12 @@
 
 namespace zoo::ops {
 
-// Training batch norm: (y, mean, invstd, var_unbiased) of x (N, C, ...), statistics of shape (C).
+// Training batch norm: (y, mean, invstd, var_unbiased) of x (N, C, ...), statistics of shape (C);
+// the running buffers given are updated in place with `momentum` (running_stats.h).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
-    const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias, double eps);
+    const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
+    double eps);
 
 // Inference batch norm from running statistics.
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,

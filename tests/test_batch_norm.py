@@ -121,7 +121,7 @@ def test_opcheck(op_name):
     x = torch.randn(4, 3, 5, 5)
     w, b = torch.randn(3, requires_grad=True), torch.randn(3, requires_grad=True)
     samples = {
-        "batch_norm_train": [(x.requires_grad_(), w, b, 1e-5), (x.contiguous(memory_format=torch.channels_last), None, None, 1e-3), (torch.randn(7, 3), w, b, 1e-5)],
+        "batch_norm_train": [(x.requires_grad_(), w, b, torch.randn(3), torch.rand(3) + 1, 0.1, 1e-5), (x.contiguous(memory_format=torch.channels_last), None, None, None, None, 0.1, 1e-3), (torch.randn(7, 3), w, b, torch.zeros(3), None, 0.5, 1e-5)],
         "batch_norm_eval": [(x, w, b, torch.randn(3), torch.rand(3) + 1, 1e-5), (torch.randn(5, 3, 6), None, None, torch.randn(3), torch.rand(3) + 1, 0.0)],
         "batch_norm_backward": [(torch.randn(4, 3, 5, 5), x.detach(), w.detach(), torch.randn(3), torch.rand(3) + 1, True), (torch.randn(7, 3), torch.randn(7, 3), None, torch.randn(3), torch.rand(3) + 1, False)],
     }[op_name]

@@ -100,7 +100,8 @@ def test_opcheck_cuda():
     b = torch.randn(6, device="cuda", requires_grad=True)
     torch.library.opcheck(torch.ops.zoo.conv2d.default, (x, w, b, [1, 1], [1, 1], [1, 1]))
     gamma, beta = torch.randn(3, device="cuda", requires_grad=True), torch.randn(3, device="cuda", requires_grad=True)
-    torch.library.opcheck(torch.ops.zoo.batch_norm_train.default, (x, gamma, beta, 1e-5))
+    torch.library.opcheck(torch.ops.zoo.batch_norm_train.default,
+                          (x, gamma, beta, torch.zeros(3, device="cuda"), torch.ones(3, device="cuda"), 0.1, 1e-5))
     torch.library.opcheck(torch.ops.zoo.batch_norm_eval.default, (x, gamma, beta, torch.zeros(3, device="cuda"), torch.ones(3, device="cuda"), 1e-5))
 
 

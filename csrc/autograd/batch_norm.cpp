@@ -2,7 +2,8 @@
 // runs the device kernel below autograd, the backward calls
 // zoo::batch_norm_backward (so both run on the input's device). The batch
 // statistics are outputs without gradients; running statistics are buffers,
-// not parameters, so no gradient flows into them either.
+// not parameters (updated in place by the training kernel), so no gradient
+// flows into them either.
 #include "ops.h"
 
 #include <torch/autograd.h>
@@ -20,9 +21,16 @@ at::Tensor if_given(const at::Tensor& grad, bool given) { return given ? grad : 
 class BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const std::optional<at::Tensor>& weight,
-                               const std::optional<at::Tensor>& bias, double eps) {
-    at::AutoDispatchBelowADInplaceOrView below_autograd;
-    auto [y, mean, invstd, var] = ops::batch_norm_train(x, weight, bias, eps);
+                               const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& running_mean,
+                               const std::optional<at::Tensor>& running_var, double momentum, double eps) {
+    auto [y, mean, invstd, var] = [&] {
+      at::AutoDispatchBelowADInplaceOrView below_autograd;
+      return ops::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps);
+    }();
+    // The running buffers were written in place below the view/in-place key: record it as their own
+    // in-place ops would, so autograd notices any use of their old values.
+    for (const auto& buffer : {running_mean, running_var})
+      if (buffer.has_value() && buffer->defined()) buffer->unsafeGetTensorImpl()->bump_version();
     const at::Tensor w = weight.value_or(at::Tensor());
     ctx->save_for_backward({x, w, mean, invstd});
     ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
@@ -34,7 +42,8 @@ class BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& weight = saved[1];
     auto [dx, dweight, dbias] = ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], saved[3], true);
-    return {dx, if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),
+    return {dx,           if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),
+            at::Tensor(), at::Tensor(),                        at::Tensor(),
             at::Tensor()};
   }
 };
@@ -62,11 +71,11 @@ class BatchNormEval : public torch::autograd::Function<BatchNormEval> {
   }
 };
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(const at::Tensor& x,
-                                                                            const std::optional<at::Tensor>& weight,
-                                                                            const std::optional<at::Tensor>& bias,
-                                                                            double eps) {
-  const variable_list out = BatchNormTrain::apply(x, weight, bias, eps);
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
+    const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
+    double eps) {
+  const variable_list out = BatchNormTrain::apply(x, weight, bias, running_mean, running_var, momentum, eps);
   return {out[0], out[1], out[2], out[3]};
 }
 

@@ -11,6 +11,7 @@
 #include "checks.h"
 #include "cpu/memory.h"
 #include "empty_batch.h"
+#include "running_stats.h"
 #include "cpu/welford.h"
 
 #include <ATen/ATen.h>
@@ -353,10 +354,11 @@ at::Tensor grad_like_input(const at::Tensor& grad_y, const at::Tensor& x) {
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
-    const at::Tensor& x, const std::optional<at::Tensor>& weight,
-    const std::optional<at::Tensor>& bias, double eps) {
+    const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
+    double eps) {
   check_device(x);
-  checks::check_bn_train(x, weight, bias, eps);
+  checks::check_bn_train(x, weight, bias, running_mean, running_var, eps);
   if (x.numel() == 0) return empty_batch::batch_norm_train(x);
   const ChannelLayout L = describe(x);
   const at::Tensor w = checks::contiguous_if_given(weight);
@@ -370,6 +372,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
                             eps, y.mutable_data_ptr<scalar_t>(), mean.mutable_data_ptr<scalar_t>(),
                             invstd.mutable_data_ptr<scalar_t>(), var.mutable_data_ptr<scalar_t>());
   });
+  update_running_stats(running_mean, running_var, mean, var, momentum);
   return {y, mean, invstd, var};
 }
 

@@ -14,6 +14,7 @@
 #include "batch_norm_kernels.cuh"
 #include "checks.h"
 #include "empty_batch.h"
+#include "running_stats.h"
 
 namespace zoo::cuda {
 namespace {
@@ -49,12 +50,12 @@ at::Tensor new_like_view(const at::Tensor& x, const BnView& v) {
   return at::empty(x.sizes(), x.options().memory_format(v.format));
 }
 
-std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(const at::Tensor& x,
-                                                                            const std::optional<at::Tensor>& weight,
-                                                                            const std::optional<at::Tensor>& bias,
-                                                                            double eps) {
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
+    const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
+    double eps) {
   check_device(x);
-  checks::check_bn_train(x, weight, bias, eps);
+  checks::check_bn_train(x, weight, bias, running_mean, running_var, eps);
   if (x.numel() == 0) return empty_batch::batch_norm_train(x);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
@@ -79,6 +80,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(cons
                                  y.mutable_data_ptr<scalar_t>(), v.N, v.C, v.S, stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
+  update_running_stats(running_mean, running_var, mean, var, momentum);
   return {y, mean, invstd, var};
 }
 

@@ -3,7 +3,8 @@
 The ops are declared and implemented in C++ (``csrc/ops.cpp``, one kernel per
 device, autograd in ``csrc/autograd``) and called as ``torch.ops.zoo.*``:
 
-- ``zoo::batch_norm_train(x, weight, bias, eps) -> (y, mean, invstd, var_unbiased)``
+- ``zoo::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps) -> (y, mean, invstd,
+  var_unbiased)``, which updates the running buffers given in place (as torch's ``native_batch_norm``)
 - ``zoo::batch_norm_eval(x, weight, bias, running_mean, running_var, eps) -> y``
 - ``zoo::batch_norm_backward(grad_y, x, weight, mean, invstd, train) -> (dx, dweight, dbias)``
 
@@ -17,9 +18,8 @@ statistics and gradient sums across processes between them:
   the training dx from sums over ``count`` values per channel (all processes')
 
 The fake kernels below give their output shapes to torch.compile and
-torch.export. The ops are pure: running statistics are updated by
-:func:`batch_norm` (and so by the layers) from the returned batch statistics,
-outside autograd, exactly as ``torch.nn.functional.batch_norm`` does.
+torch.export. Apart from ``batch_norm_train``'s running buffers (declared
+mutable in its schema, so tracing functionalises them) the ops are pure.
 """
 
 from __future__ import annotations
@@ -47,7 +47,7 @@ def _check_fake_input(x: Tensor) -> int:
 
 
 @torch.library.register_fake("zoo::batch_norm_train")
-def _(x, weight, bias, eps):
+def _(x, weight, bias, running_mean, running_var, momentum, eps):
     channels = _check_fake_input(x)
     return torch.empty_like(x), x.new_empty(channels), x.new_empty(channels), x.new_empty(channels)
 
@@ -118,33 +118,5 @@ def batch_norm(
             raise ValueError(f"{_OP}: running_mean and running_var are required when training=False")
         return batch_norm_eval(x, weight, bias, running_mean, running_var, eps)
 
-    y, mean, _invstd, var_unbiased = batch_norm_train(x, weight, bias, eps)
-    check_running_buffers(_OP, x, running_mean, running_var)
-    if x.numel() == 0:  # an empty batch has no statistics: the running ones stay (as in torch)
-        return y
-    update_running_stats(running_mean, running_var, mean, var_unbiased, momentum)
-    return y
-
-
-def check_running_buffers(op: str, x: Tensor, running_mean: Tensor | None, running_var: Tensor | None) -> None:
-    """Raise ValueError unless each running buffer given has shape (C,) and x's dtype and device.
-
-    The kernels never see the running buffers in training: the functions that update them check them.
-    """
-    for name, buffer in (("running_mean", running_mean), ("running_var", running_var)):
-        if buffer is not None and (buffer.shape != (x.shape[1],) or buffer.dtype != x.dtype
-                                   or buffer.device != x.device):
-            raise ValueError(
-                f"{op}: {name} must have shape ({x.shape[1]},), dtype {x.dtype} and device {x.device} like the "
-                f"input's channels, got shape {tuple(buffer.shape)}, {buffer.dtype} on {buffer.device}"
-            )
-
-
-def update_running_stats(running_mean: Tensor | None, running_var: Tensor | None, mean: Tensor, var_unbiased: Tensor,
-                         momentum: float) -> None:
-    """``running = (1 - momentum) * running + momentum * batch`` for each buffer given, in place, outside autograd."""
-    with torch.no_grad():  # one fused op each
-        if running_mean is not None:
-            running_mean.lerp_(mean, momentum)
-        if running_var is not None:
-            running_var.lerp_(var_unbiased, momentum)
+    # The kernel checks the running buffers and updates them (an empty batch leaves them, as in torch).
+    return batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps)[0]

@@ -30,9 +30,7 @@ from zoo.ops.batch_norm import (
     batch_norm_backward_reduce,
     batch_norm_eval,
     batch_norm_stats,
-    check_running_buffers,
     supported_layout,
-    update_running_stats,
 )
 from zoo.ops.checks import check_tensors
 
@@ -53,6 +51,31 @@ def merge_statistics(counts: Tensor, means: Tensor, m2s: Tensor) -> tuple[Tensor
     return total, mean, m2
 
 
+def _check_running_buffers(op: str, x: Tensor, running_mean: Tensor | None, running_var: Tensor | None) -> None:
+    """Raise ValueError unless each running buffer given has shape (C,) and x's dtype and device.
+
+    Synchronized batch norm updates them here, from the merged statistics (zoo::batch_norm_train, which
+    checks and updates them in its kernel, sees only this process's batch).
+    """
+    for name, buffer in (("running_mean", running_mean), ("running_var", running_var)):
+        if buffer is not None and (buffer.shape != (x.shape[1],) or buffer.dtype != x.dtype
+                                   or buffer.device != x.device):
+            raise ValueError(
+                f"{op}: {name} must have shape ({x.shape[1]},), dtype {x.dtype} and device {x.device} like the "
+                f"input's channels, got shape {tuple(buffer.shape)}, {buffer.dtype} on {buffer.device}"
+            )
+
+
+def _update_running_stats(running_mean: Tensor | None, running_var: Tensor | None, mean: Tensor, var_unbiased: Tensor,
+                         momentum: float) -> None:
+    """``running = (1 - momentum) * running + momentum * batch`` for each buffer given, in place, outside autograd."""
+    with torch.no_grad():  # one fused op each
+        if running_mean is not None:
+            running_mean.lerp_(mean, momentum)
+        if running_var is not None:
+            running_var.lerp_(var_unbiased, momentum)
+
+
 class _SyncBatchNorm(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor | None, bias: Tensor | None, running_mean: Tensor | None,
@@ -71,7 +94,7 @@ class _SyncBatchNorm(torch.autograd.Function):
             raise ValueError(f"{_OP}: expected more than 1 value per channel when training, got {total_count} "
                              f"across {len(gathered)} processes")
         var = m2 / total_count
-        update_running_stats(running_mean, running_var, mean.to(x.dtype), (m2 / (total_count - 1)).to(x.dtype),
+        _update_running_stats(running_mean, running_var, mean.to(x.dtype), (m2 / (total_count - 1)).to(x.dtype),
                              momentum)
         mean, var = mean.to(x.dtype), var.to(x.dtype)
         y = batch_norm_eval(x, weight, bias, mean, var, eps)
@@ -126,6 +149,6 @@ def sync_batch_norm(
         return flat.reshape(x.shape)
     if x.dim() < 2 or x.shape[1] == 0:
         raise ValueError(f"{_OP}: expected input of shape (N, C, ...) with C >= 1, got {tuple(x.shape)}")
-    check_running_buffers(_OP, x, running_mean, running_var)
+    _check_running_buffers(_OP, x, running_mean, running_var)
     group = group if group is not None else dist.group.WORLD
     return _SyncBatchNorm.apply(supported_layout(x), weight, bias, running_mean, running_var, eps, momentum, group)
