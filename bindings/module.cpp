@@ -6,6 +6,7 @@
 // convolution picks for a layer.
 #include "checks.h"
 #include "cpu/direct_conv.h"
+#include "cpu/pointwise_conv.h"
 #include "cpu/winograd.h"
 
 #include <torch/csrc/utils/pybind.h>
@@ -33,11 +34,13 @@ PYBIND11_MODULE(_C, m) {
         const zoo::Conv2dGeometry g = zoo::checks::check_conv2d_geometry(x, weight, stride, padding, dilation);
         if (zoo::cpu::winograd::applies(g, x.size(0))) return "winograd";
         if (zoo::cpu::direct::applies(g, x.scalar_type())) return "direct";
+        if (zoo::cpu::pointwise::applies(g, x.scalar_type())) return "pointwise";
         return "im2col";
       },
       "The algorithm zoo's CPU conv2d forward uses for input x and weight (shapes and dtype only: meta "
       "tensors do): 'winograd' (F(2x2, 3x3) or F(2x2, 5x5), backward too), 'direct' (few input channels, "
-      "float32; its backward is im2col's) or 'im2col' (im2col + GEMM).",
+      "float32; its backward is im2col's), 'pointwise' (1x1, float32, one product per image, backward too; "
+      "where our product kernel replaces MKL) or 'im2col' (im2col + GEMM).",
       pybind11::arg("x"), pybind11::arg("weight"), pybind11::arg("stride"), pybind11::arg("padding"),
       pybind11::arg("dilation"));
 }

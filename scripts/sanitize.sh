@@ -34,7 +34,7 @@ export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$reports/ubsan
 cd "$root"
 status=0
 $venv/bin/pytest -q -p no:cacheprovider \
-  tests/test_sanitized_build.py tests/test_conv2d.py tests/test_winograd.py tests/test_direct_conv.py tests/test_batch_norm.py tests/test_bad_input.py \
+  tests/test_sanitized_build.py tests/test_conv2d.py tests/test_winograd.py tests/test_direct_conv.py tests/test_pointwise_conv.py tests/test_batch_norm.py tests/test_bad_input.py \
   tests/test_drop_in.py tests/test_fuzz.py "$@" || status=$?
 if compgen -G "$reports/*" > /dev/null; then
   echo "sanitizer reports:" >&2

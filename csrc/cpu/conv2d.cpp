@@ -21,6 +21,7 @@
 #include "cpu/im2col.h"
 #include "cpu/memory.h"
 #include "cpu/parallel.h"
+#include "cpu/pointwise_conv.h"
 #include "cpu/welford.h"
 #include "cpu/winograd.h"
 
@@ -199,6 +200,22 @@ at::Tensor bias_grad_if(bool needed, const at::Tensor& dy, const Conv2dGeometry&
   return db;
 }
 
+// (dx, dw, db) of an algorithm with its own gradient kernels: input_grad(dx) fills dx
+// (N, C, H, W), weight_grad() returns dw; only those output_mask asks for.
+template <typename InputGrad, typename WeightGrad>
+std::tuple<at::Tensor, at::Tensor, at::Tensor> gradients_from(const at::Tensor& x, const at::Tensor& dy,
+                                                              const Conv2dGeometry& g, std::array<bool, 3> output_mask,
+                                                              const InputGrad& input_grad,
+                                                              const WeightGrad& weight_grad) {
+  at::Tensor dx = at::empty({0}, x.options()), dw = at::empty({0}, x.options());
+  if (output_mask[0]) {
+    dx = empty_output({x.size(0), g.C, g.H, g.W}, x.options());
+    input_grad(dx);
+  }
+  if (output_mask[1]) dw = weight_grad();
+  return {dx, dw, bias_grad_if(output_mask[2], dy, g)};
+}
+
 at::Tensor matrix(void* data, int64_t rows, int64_t cols, const at::TensorOptions& options) {
   return at::from_blob(data, {rows, cols}, options);
 }
@@ -261,6 +278,10 @@ at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
     direct::forward(x, weight, bias, g, y);
     return y;
   }
+  if (pointwise::applies(g, x.scalar_type())) {
+    pointwise::forward(x, weight, bias, g, y);
+    return y;
+  }
   const at::Tensor w = weight.view({Cout, K});
   const ChunkPlan plan = plan_chunks(N, g, x.element_size());
   const bool own = own_products(x.scalar_type());
@@ -299,13 +320,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
   const at::Tensor dy = grad_y.contiguous();
   const at::Tensor weight = weight_in.contiguous();
   if (winograd::applies(g, N)) {
-    at::Tensor dx = at::empty({0}, x.options()), dw = at::empty({0}, x.options());
-    if (need_dx) {
-      dx = empty_output({N, g.C, g.H, g.W}, x.options());
-      winograd::backward_input(dy, weight, g, dx);
-    }
-    if (need_dw) dw = winograd::backward_weight(x, dy, g);
-    return {dx, dw, bias_grad_if(need_db, dy, g)};
+    return gradients_from(
+        x, dy, g, output_mask, [&](at::Tensor& dx) { winograd::backward_input(dy, weight, g, dx); },
+        [&] { return winograd::backward_weight(x, dy, g); });
+  }
+  if (pointwise::applies(g, x.scalar_type())) {
+    return gradients_from(
+        x, dy, g, output_mask, [&](at::Tensor& dx) { pointwise::backward_input(dy, weight, g, dx); },
+        [&] { return pointwise::backward_weight(x, dy, g); });
   }
   const at::Tensor w = weight.view({Cout, K});
   const ChunkPlan plan = plan_chunks(N, g, x.element_size());

@@ -40,7 +40,7 @@ namespace {
 constexpr int64_t kChunkBytes = int64_t(4) << 20;
 
 // Tiles a chunk takes at least, memory permitting: the columns of its products.
-constexpr int64_t kMinChunkTiles = 64;
+constexpr int64_t kMinChunkTiles = 32;
 
 // Tiles of m x m outputs over a batch: TH x TW per image. A "unit" is one row of
 // tiles of one image (unit u: image u / TH, tile row u % TH); chunks are ranges of units.
