@@ -85,6 +85,16 @@ def test_non_contiguous_input_is_read_correctly():
     assert_close(zoo.ops.batch_norm(x, None, None, training=True), reference(x, None, None, True))
 
 
+def test_large_float32_input_matches_the_float64_reference():
+    # Over 32 MB: the normalisation writes y with non-temporal stores; 31 x 33 planes start
+    # off the 64-byte boundary those stores need (scalar head and tail).
+    x = torch.randn(65, 128, 31, 33)
+    weight, bias = torch.randn(128), torch.randn(128)
+    y = zoo.ops.batch_norm(x, None, None, weight, bias, training=True)
+    exact = reference(x.double(), weight.double(), bias.double(), True)
+    assert (y.double() - exact).abs().max().item() < 1e-4 * exact.abs().max().item()
+
+
 def test_statistics_are_stable_for_large_means():
     # E[x^2] - E[x]^2 in float32 would lose the variance of data centred at 1e4.
     x = torch.randn(64, 4, 16, 16, dtype=torch.float64) + 1e4

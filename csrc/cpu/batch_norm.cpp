@@ -21,9 +21,15 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <optional>
 #include <tuple>
+#include <type_traits>
 #include <vector>
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
 
 namespace zoo::cpu {
 namespace {
@@ -58,6 +64,30 @@ inline void affine_run(const scalar_t* x, scalar_t* y, int64_t n, scalar_t scale
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
 }
+
+// affine_run for outputs that will not be read again soon: the stores go straight to
+// memory (non-temporal) instead of first reading each line of y into the cache (the
+// read a normal store's cache miss makes), so the pass moves 2 bytes per byte of x
+// instead of 3. Only float32 on AVX-512; the caller fences (_mm_sfence) before the
+// output is used.
+template <typename scalar_t>
+inline void affine_run_streaming(const scalar_t* x, scalar_t* y, int64_t n, scalar_t scale, scalar_t shift) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    int64_t i = 0;
+    for (; i < n && reinterpret_cast<uintptr_t>(y + i) % 64 != 0; ++i) y[i] = x[i] * scale + shift;
+    const __m512 s = _mm512_set1_ps(scale), t = _mm512_set1_ps(shift);
+    for (; i + 16 <= n; i += 16) _mm512_stream_ps(y + i, _mm512_fmadd_ps(_mm512_loadu_ps(x + i), s, t));
+    for (; i < n; ++i) y[i] = x[i] * scale + shift;
+    return;
+  }
+#endif
+  affine_run(x, y, n, scale, shift);
+}
+
+// Whether a pass writes its output with non-temporal stores: when the tensor is larger
+// than the last-level cache could keep for the next layer anyway.
+constexpr int64_t kStreamingBytes = int64_t(32) << 20;
 
 // y[r, c] = x[r, c] * scale[c] + shift[c] for rows [begin, end).
 template <typename scalar_t>
@@ -173,6 +203,7 @@ void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bi
     apply_channel_affine(x, y, L, scale.data(), shift.data());
     return;
   }
+  const bool streaming = L.N * L.C * L.S * static_cast<int64_t>(sizeof(scalar_t)) >= kStreamingBytes;
   at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       Welford w;
@@ -180,9 +211,16 @@ void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bi
       const auto [scale, shift] = store(c, w);
       for (int64_t n = 0; n < L.N; ++n) {
         const int64_t offset = (n * L.C + c) * L.S;
-        affine_run(x + offset, y + offset, L.S, scale, shift);
+        if (streaming) {
+          affine_run_streaming(x + offset, y + offset, L.S, scale, shift);
+        } else {
+          affine_run(x + offset, y + offset, L.S, scale, shift);
+        }
       }
     }
+#if defined(__AVX512F__)
+    if (streaming) _mm_sfence();
+#endif
   });
 }
 
