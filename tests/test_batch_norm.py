@@ -86,13 +86,18 @@ def test_non_contiguous_input_is_read_correctly():
 
 
 def test_large_float32_input_matches_the_float64_reference():
-    # Over 32 MB: the normalisation writes y with non-temporal stores; 31 x 33 planes start
-    # off the 64-byte boundary those stores need (scalar head and tail).
-    x = torch.randn(65, 128, 31, 33)
+    # Over 32 MB: y and dx are written with non-temporal stores; 31 x 33 planes start off
+    # the 64-byte boundary those stores need (scalar head and tail).
+    x = torch.randn(65, 128, 31, 33, requires_grad=True)
     weight, bias = torch.randn(128), torch.randn(128)
+    grad_y = torch.randn(65, 128, 31, 33)
     y = zoo.ops.batch_norm(x, None, None, weight, bias, training=True)
-    exact = reference(x.double(), weight.double(), bias.double(), True)
-    assert (y.double() - exact).abs().max().item() < 1e-4 * exact.abs().max().item()
+    (dx,) = torch.autograd.grad(y, x, grad_y)
+    x64 = x.detach().double().requires_grad_()
+    exact = reference(x64, weight.double(), bias.double(), True)
+    (exact_dx,) = torch.autograd.grad(exact, x64, grad_y.double())
+    for ours, ref in ((y, exact), (dx, exact_dx)):
+        assert (ours.double() - ref).abs().max().item() < 1e-4 * ref.abs().max().item()
 
 
 def test_statistics_are_stable_for_large_means():
