@@ -65,35 +65,33 @@ inline void affine_run(const scalar_t* x, scalar_t* y, int64_t n, scalar_t scale
   for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale + shift;
 }
 
-// out[i] = value(i) for i < n, for outputs that will not be read again soon: the stores
-// go straight to memory (non-temporal) instead of first reading each line of out into
-// the cache (the read a normal store's cache miss makes), which saves a third of a
-// pass's traffic. vector(i) gives the 16 values from i as an __m512. Only float32 on
-// AVX-512 (other builds call the scalar form); the caller fences (_mm_sfence) before
-// the output is used.
-template <typename scalar_t, typename Value, typename Vector>
-inline void stream_run(scalar_t* out, int64_t n, const Value& value, const Vector& vector) {
-  int64_t i = 0;
 #if defined(__AVX512F__)
-  if constexpr (std::is_same_v<scalar_t, float>) {
-    for (; i < n && reinterpret_cast<uintptr_t>(out + i) % 64 != 0; ++i) out[i] = value(i);
-    for (; i + 16 <= n; i += 16) _mm512_stream_ps(out + i, vector(i));
-  }
-#endif
+// out[i] = value(i) for i < n (float32), for outputs that will not be read again soon:
+// the stores go straight to memory (non-temporal) instead of first reading each line of
+// out into the cache (the read a normal store's cache miss makes), which saves a third
+// of a pass's traffic. vector(i) gives the 16 values from i. The caller fences
+// (_mm_sfence) before the output is used.
+template <typename Value, typename Vector>
+inline void stream_run(float* out, int64_t n, const Value& value, const Vector& vector) {
+  int64_t i = 0;
+  for (; i < n && reinterpret_cast<uintptr_t>(out + i) % 64 != 0; ++i) out[i] = value(i);
+  for (; i + 16 <= n; i += 16) _mm512_stream_ps(out + i, vector(i));
   for (; i < n; ++i) out[i] = value(i);
 }
-
-#if defined(__AVX512F__)
-#define ZOO_VECTOR(...) [&](int64_t i) { return __VA_ARGS__; }
-#else
-#define ZOO_VECTOR(...) [](int64_t) { return 0; }
 #endif
 
-// affine_run with non-temporal stores (stream_run).
+// affine_run with non-temporal stores where the build has them (stream_run).
 template <typename scalar_t>
 inline void affine_run_streaming(const scalar_t* x, scalar_t* y, int64_t n, scalar_t scale, scalar_t shift) {
-  stream_run(y, n, [&](int64_t i) { return x[i] * scale + shift; },
-             ZOO_VECTOR(_mm512_fmadd_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(scale), _mm512_set1_ps(shift))));
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    const __m512 s = _mm512_set1_ps(scale), t = _mm512_set1_ps(shift);
+    stream_run(y, n, [&](int64_t i) { return x[i] * scale + shift; },
+               [&](int64_t i) { return _mm512_fmadd_ps(_mm512_loadu_ps(x + i), s, t); });
+    return;
+  }
+#endif
+  affine_run(x, y, n, scale, shift);
 }
 
 // Whether a pass writes its output with non-temporal stores: when the tensor is larger
@@ -258,15 +256,23 @@ inline void grad_input_run(const scalar_t* dy, const scalar_t* x, scalar_t* dx, 
   for (int64_t i = 0; i < n; ++i) dx[i] = k_dy * dy[i] + k_xmu * (x[i] - mean) + k_const;
 }
 
-// grad_input_run with non-temporal stores (stream_run).
+// grad_input_run with non-temporal stores where the build has them (stream_run).
 template <typename scalar_t>
 inline void grad_input_run_streaming(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t n,
                                      scalar_t mean, scalar_t k_dy, scalar_t k_xmu, scalar_t k_const) {
-  stream_run(dx, n, [&](int64_t i) { return k_dy * dy[i] + k_xmu * (x[i] - mean) + k_const; },
-             ZOO_VECTOR(_mm512_fmadd_ps(
-                 _mm512_set1_ps(k_dy), _mm512_loadu_ps(dy + i),
-                 _mm512_fmadd_ps(_mm512_set1_ps(k_xmu), _mm512_sub_ps(_mm512_loadu_ps(x + i), _mm512_set1_ps(mean)),
-                                 _mm512_set1_ps(k_const)))));
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    const __m512 vk_dy = _mm512_set1_ps(k_dy), vk_xmu = _mm512_set1_ps(k_xmu), vk_const = _mm512_set1_ps(k_const),
+                 vmean = _mm512_set1_ps(mean);
+    stream_run(dx, n, [&](int64_t i) { return k_dy * dy[i] + k_xmu * (x[i] - mean) + k_const; },
+               [&](int64_t i) {
+                 const __m512 xmu = _mm512_sub_ps(_mm512_loadu_ps(x + i), vmean);
+                 return _mm512_fmadd_ps(vk_dy, _mm512_loadu_ps(dy + i), _mm512_fmadd_ps(vk_xmu, xmu, vk_const));
+               });
+    return;
+  }
+#endif
+  grad_input_run(dy, x, dx, n, mean, k_dy, k_xmu, k_const);
 }
 
 struct GradCoefficients {
