@@ -237,7 +237,7 @@ void merge_phases(const T* from, int64_t count, int64_t stride, T* row) {
 }
 
 // The transforms below work one channel at a time over all the tiles of the chunk:
-// a tile row holds only TW <= 8 tiles for the presets' images (4-16 pixels wide), too
+// a tile row holds only 4-16 tiles for the presets' images (7-32 pixels wide), too
 // few for a vector loop, so each channel's tile values are first gathered into one
 // array per position of the tile (or scattered from it), and the transform itself runs
 // over blocks of kLanes tiles: every step of it is one vector operation on a block
