@@ -94,9 +94,13 @@ inline void affine_run_streaming(const scalar_t* x, scalar_t* y, int64_t n, scal
   affine_run(x, y, n, scale, shift);
 }
 
-// Whether a pass writes its output with non-temporal stores: when the tensor is larger
-// than the last-level cache could keep for the next layer anyway.
-constexpr int64_t kStreamingBytes = int64_t(32) << 20;
+// Whether a pass over a tensor of layout L writes its output with non-temporal stores:
+// when the tensor is larger than the last-level cache could keep for the next layer anyway.
+template <typename scalar_t>
+bool writes_streaming(const ChannelLayout& L) {
+  constexpr int64_t kStreamingBytes = int64_t(32) << 20;
+  return L.N * L.C * L.S * static_cast<int64_t>(sizeof(scalar_t)) >= kStreamingBytes;
+}
 
 // y[r, c] = x[r, c] * scale[c] + shift[c] for rows [begin, end).
 template <typename scalar_t>
@@ -212,7 +216,7 @@ void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bi
     apply_channel_affine(x, y, L, scale.data(), shift.data());
     return;
   }
-  const bool streaming = L.N * L.C * L.S * static_cast<int64_t>(sizeof(scalar_t)) >= kStreamingBytes;
+  const bool streaming = writes_streaming<scalar_t>(L);
   at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       Welford w;
@@ -385,15 +389,19 @@ template <typename scalar_t>
 void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight,
               const scalar_t* mean, const scalar_t* invstd, const ChannelLayout& L, bool train,
               scalar_t* dx, scalar_t* dweight, scalar_t* dbias) {
+  // The parameter gradients of channel c from its sums.
+  const auto store_parameter_grads = [&](int64_t c, double sum_dy, double sum_dy_xmu) {
+    dweight[c] = static_cast<scalar_t>(sum_dy_xmu * static_cast<double>(invstd[c]));
+    dbias[c] = static_cast<scalar_t>(sum_dy);
+  };
   if (!L.rows) {
     // Planar: a channel's sums and its dx back to back, while the channel is still in cache.
-    const bool streaming = L.N * L.C * L.S * static_cast<int64_t>(sizeof(scalar_t)) >= kStreamingBytes;
+    const bool streaming = writes_streaming<scalar_t>(L);
     at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
         double sum_dy = 0, sum_dy_xmu = 0;
         grad_sums_runs(dy + c * L.S, x + c * L.S, L.N, L.C * L.S, L.S, mean[c], sum_dy, sum_dy_xmu);
-        dweight[c] = static_cast<scalar_t>(sum_dy_xmu * static_cast<double>(invstd[c]));
-        dbias[c] = static_cast<scalar_t>(sum_dy);
+        store_parameter_grads(c, sum_dy, sum_dy_xmu);
         const GradCoefficients k = grad_coefficients(sum_dy, sum_dy_xmu, invstd[c],
                                                      weight ? static_cast<double>(weight[c]) : 1.0, L.count(), train);
         const auto k_dy = static_cast<scalar_t>(k.k_dy), k_xmu = static_cast<scalar_t>(k.k_xmu),
@@ -415,10 +423,7 @@ void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight,
   }
   std::vector<double> sum_dy(L.C), sum_dy_xmu(L.C);
   grad_sums_rows(dy, x, mean, L.M(), L.C, sum_dy.data(), sum_dy_xmu.data());
-  for (int64_t c = 0; c < L.C; ++c) {
-    dweight[c] = static_cast<scalar_t>(sum_dy_xmu[c] * static_cast<double>(invstd[c]));
-    dbias[c] = static_cast<scalar_t>(sum_dy[c]);
-  }
+  for (int64_t c = 0; c < L.C; ++c) store_parameter_grads(c, sum_dy[c], sum_dy_xmu[c]);
   const auto k = grad_coefficient_arrays(sum_dy.data(), sum_dy_xmu.data(), invstd, weight, L.C, L.count(), train);
   apply_grad_input(dy, x, mean, k.k_dy.data(), k.k_xmu.data(), k.k_const.data(), L, dx);
 }

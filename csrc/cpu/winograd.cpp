@@ -221,6 +221,24 @@ constexpr bool row_pairs_fit(int64_t count, int64_t pad) {
 }
 #endif
 
+// to[j][k] = plane[r][m k + j - pad] (zero outside the plane) for j < n, k < count (to[j] at
+// to + j * stride): the values of row r that a row of `count` tiles reads at their column
+// j. Through `row` (scratch of m (count - 1) + n values) where the vector path does not serve.
+template <int m, int n, typename T>
+void gather_tile_columns(const T* plane, int64_t rows, int64_t cols, int64_t r, int64_t pad, int64_t count,
+                         int64_t stride, T* row, T* to) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<T, float> && m == 2) {
+    if (row_pairs_fit<m, n, T>(count, pad)) {
+      split_row_pairs<n>(r >= 0 && r < rows ? plane + r * cols : nullptr, cols, pad, count, stride, to);
+      return;
+    }
+  }
+#endif
+  load_row(plane, rows, cols, r, pad, m * (count - 1) + n, row);
+  split_phases<m, n>(row, count, stride, to);
+}
+
 // The inverse for an output row: row[m k + j] = from[j][k] for j < m, k < count (from[j]
 // at from + j * stride), in whole blocks (constant in length, so vector stores); `row`
 // holds m * whole_blocks(count) values.
@@ -254,8 +272,7 @@ void transform_input(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, in
   constexpr int64_t L = kLanes<T>;
   const int64_t TW = tiling.TW, tiles = (u1 - u0) * TW, padded = whole_blocks<T>(tiles);
   const int64_t ld = layout.ld, plane = layout.stride;
-  const int64_t width = m * (TW - 1) + alpha;  // the input columns a row of tiles reads
-  std::vector<T> row(width);
+  std::vector<T> row(m * (TW - 1) + alpha);  // the input columns a row of tiles reads
   // taps[i * alpha + j][t]: input (i, j) of tile t
   std::vector<T> taps(alpha * alpha * padded);
   for (int64_t c = 0; c < C; ++c) {
@@ -264,18 +281,8 @@ void transform_input(const T* x, int64_t C, int64_t H, int64_t W, int64_t ph, in
       const T* image = x + (n * C + c) * H * W;
       for (int i = 0; i < alpha; ++i) {
         const int64_t r = m * th - ph + i;
-        T* to = taps.data() + i * alpha * padded + t0;
         if (c + 1 < C && r >= 0 && r < H) prefetch_row(image + H * W + r * W, W);
-#if defined(__AVX512F__)
-        if constexpr (std::is_same_v<T, float> && m == 2) {
-          if (row_pairs_fit<m, alpha, T>(TW, pw)) {
-            split_row_pairs<alpha>(r >= 0 && r < H ? image + r * W : nullptr, W, pw, TW, padded, to);
-            continue;
-          }
-        }
-#endif
-        load_row(image, H, W, r, pw, width, row.data());
-        split_phases<m, alpha>(row.data(), TW, padded, to);
+        gather_tile_columns<m, alpha>(image, H, W, r, pw, TW, padded, row.data(), taps.data() + i * alpha * padded + t0);
       }
     }
     T* out = V + c * ld;
@@ -376,18 +383,8 @@ void transform_output_grad(const T* dy, int64_t Cout, int64_t Ho, int64_t Wo, co
       const T* image = dy + (n * Cout + co) * Ho * Wo;
       for (int i = 0; i < m; ++i) {
         const int64_t r = m * th + i;
-        T* to = grads.data() + i * m * padded + t0;
         if (co + 1 < Cout && r < Ho) prefetch_row(image + Ho * Wo + r * Wo, Wo);
-#if defined(__AVX512F__)
-        if constexpr (std::is_same_v<T, float> && m == 2) {
-          if (row_pairs_fit<m, m, T>(TW, 0)) {
-            split_row_pairs<m>(r < Ho ? image + r * Wo : nullptr, Wo, 0, TW, padded, to);
-            continue;
-          }
-        }
-#endif
-        load_row(image, Ho, Wo, r, 0, m * TW, row.data());
-        split_phases<m, m>(row.data(), TW, padded, to);
+        gather_tile_columns<m, m>(image, Ho, Wo, r, 0, TW, padded, row.data(), grads.data() + i * m * padded + t0);
       }
     }
     T* out = Z + co * ld;
