@@ -24,7 +24,7 @@ from zoo.train.device import resolve_device
 from zoo.train.distributed import (
     DEFAULT_TIMEOUT_S,
     check_batch_size,
-    end_process_group,
+    ending_process_group,
     from_environment,
     launched,
 )
@@ -207,20 +207,16 @@ def _train_rank(args: argparse.Namespace, config: TrainConfig) -> int:
     shard = from_environment(resolve_device(config.device).type, args.dist_timeout)
     if args.nproc and args.nproc != shard.world_size:
         raise ValueError(f"--nproc {args.nproc} but this process is one of WORLD_SIZE={shard.world_size}")
-    try:
-        run_dir = Path(shard.broadcast(str(_run_dir(args, config)) if shard.is_main else None))
-        if shard.is_main and not config.quiet and not args.nproc:
-            print(f"training {config.model} on {config.dataset} with {shard.world_size} processes -> {run_dir}")
-        fit(config, run_dir, resume=args.resume, shard=shard, sync_bn=args.sync_bn)
-    except RuntimeError as err:
-        end_process_group(finished=False)
-        if not _peer_failure(err):
-            raise
-        raise ConnectionError(f"rank {shard.rank}: lost the other training processes ({one_line(err)})") from None
-    except BaseException:
-        end_process_group(finished=False)
-        raise
-    end_process_group(finished=True)
+    with ending_process_group():
+        try:
+            run_dir = Path(shard.broadcast(str(_run_dir(args, config)) if shard.is_main else None))
+            if shard.is_main and not config.quiet and not args.nproc:
+                print(f"training {config.model} on {config.dataset} with {shard.world_size} processes -> {run_dir}")
+            fit(config, run_dir, resume=args.resume, shard=shard, sync_bn=args.sync_bn)
+        except RuntimeError as err:
+            if not _peer_failure(err):
+                raise
+            raise ConnectionError(f"rank {shard.rank}: lost the other training processes ({one_line(err)})") from None
     return 0
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, NoReturn
@@ -18,8 +20,8 @@ import torch
 import torch.distributed as dist
 from torch import Tensor
 
-__all__ = ["DEFAULT_TIMEOUT_S", "Shard", "check_batch_size", "end_process_group", "exit_process", "from_environment",
-           "launched", "shard_of_group"]
+__all__ = ["DEFAULT_TIMEOUT_S", "Shard", "check_batch_size", "end_process_group", "ending_process_group",
+           "exit_process", "from_environment", "launched", "shard_of_group"]
 
 # How long a collective waits for a peer before failing: a dead or stuck peer never hangs the others for good.
 DEFAULT_TIMEOUT_S = 600.0
@@ -137,6 +139,18 @@ def end_process_group(finished: bool) -> None:
     if finished:
         dist.barrier()
     dist.destroy_process_group()
+
+
+@contextmanager
+def ending_process_group() -> Iterator[None]:
+    """Run the block, then leave the process group (:func:`end_process_group`): after the other ranks when the
+    block finished, at once when it raised (the exception goes on)."""
+    try:
+        yield
+    except BaseException:
+        end_process_group(finished=False)
+        raise
+    end_process_group(finished=True)
 
 
 def exit_process(status: int) -> NoReturn:

@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from zoo.train.distributed import end_process_group, exit_process
+from zoo.train.distributed import ending_process_group, exit_process
 
 __all__ = ["LaunchError", "free_port", "launch"]
 
@@ -53,12 +53,8 @@ def _rank_main(rank: int, world_size: int, port: int, threads: int | None, fn: C
         import torch
 
         torch.set_num_threads(threads)
-    try:
+    with ending_process_group():
         result = fn(*args)
-    except BaseException:
-        end_process_group(finished=False)
-        raise
-    end_process_group(finished=True)
     exit_process(result if isinstance(result, int) else 0)
 
 
