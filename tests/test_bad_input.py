@@ -38,7 +38,8 @@ W = torch.randn(4, 3, 3, 3)
         (lambda: conv(X, W, groups=3), NotImplementedError, "groups=3"),
         (lambda: conv(X.to_sparse(), W), TypeError, "layout"),
         (lambda: conv(X.numpy(), W), TypeError, "input must be a torch.Tensor"),
-        (lambda: conv(X, W.to("meta")), RuntimeError, "weight is on meta; zoo has kernels for cpu and cuda only"),
+        (lambda: conv(X, W.to("meta")), ValueError, "weight is on meta but x is on cpu"),
+        (lambda: conv(X, W, torch.randn(4).to_sparse()), TypeError, "bias has layout"),
     ],
 )
 def test_conv2d_errors(call, error, match):
@@ -67,11 +68,24 @@ def bn(x, training=True, weight=None, bias=None, rm=None, rv=None):
         (lambda: zoo.ops.batch_norm(torch.randn(4, 3), None, None, training=True, eps=-1.0), ValueError, "eps must be positive during training"),
         (lambda: zoo.ops.batch_norm(torch.randn(4, 3), None, None, training=True, eps=0.0), ValueError, "eps must be positive during training"),
         (lambda: zoo.ops.batch_norm(torch.randn(4, 3), torch.zeros(3), torch.ones(3), eps=-1.0), ValueError, "eps must be non-negative"),
+        (lambda: bn(torch.randn(4, 3).to_sparse()), TypeError, "input has layout"),
+        (lambda: bn(torch.randn(4, 3).numpy()), TypeError, "input must be a torch.Tensor"),
+        (lambda: bn(torch.randn(4, 3), weight=[1.0, 1.0, 1.0]), TypeError, "weight must be a torch.Tensor"),
+        (lambda: bn(torch.randn(4, 3), training=False, rm=torch.zeros(3, device="meta"), rv=torch.ones(3)), ValueError,
+         "running_mean is on meta but x is on cpu"),
+        (lambda: bn(torch.randn(4, 3, device="meta"), weight=torch.ones(3)), ValueError, "weight is on cpu but x is on meta"),
     ],
 )
 def test_batch_norm_errors(call, error, match):
     with pytest.raises(error, match=match):
         call()
+
+
+def test_a_tensor_the_dispatcher_cannot_run_gets_one_clear_error():
+    # The dispatcher's own message is replaced, not chained under ours.
+    with pytest.raises(TypeError, match="input has layout torch.sparse_coo") as raised:
+        conv(X.to_sparse(), W)
+    assert raised.value.__suppress_context__ and "Could not run" not in str(raised.value)
 
 
 def test_layers_check_rank_like_torch():

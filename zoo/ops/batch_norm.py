@@ -28,7 +28,7 @@ import torch
 from torch import Tensor
 
 from zoo import _C  # noqa: F401  (loading it registers the ops)
-from zoo.ops.checks import check_tensors
+from zoo.ops.checks import DISPATCH_ERRORS, check_fake_devices, raise_dispatch_error
 
 _OP = "zoo.ops.batch_norm"
 
@@ -40,27 +40,28 @@ batch_norm_backward_reduce = torch.ops.zoo.batch_norm_backward_reduce.default
 batch_norm_backward_elemt = torch.ops.zoo.batch_norm_backward_elemt.default
 
 
-def _check_fake_input(x: Tensor) -> int:
-    """The channel count of x, after the rank check the kernels make."""
+def _check_fake_input(x: Tensor, **tensors: Tensor | None) -> int:
+    """The channel count of x, after the rank check the kernels make and a device check of ``tensors``."""
+    check_fake_devices("zoo batch_norm", x, **tensors)
     torch._check_value(2 <= x.dim() <= 4, lambda: f"zoo batch_norm: expected a 2-D, 3-D or 4-D input, got {x.dim()}-D")
     return x.shape[1]
 
 
 @torch.library.register_fake("zoo::batch_norm_train")
 def _(x, weight, bias, running_mean, running_var, momentum, eps):
-    channels = _check_fake_input(x)
+    channels = _check_fake_input(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     return torch.empty_like(x), x.new_empty(channels), x.new_empty(channels), x.new_empty(channels)
 
 
 @torch.library.register_fake("zoo::batch_norm_eval")
 def _(x, weight, bias, running_mean, running_var, eps):
-    _check_fake_input(x)
+    _check_fake_input(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     return torch.empty_like(x)
 
 
 @torch.library.register_fake("zoo::batch_norm_backward")
 def _(grad_y, x, weight, mean, invstd, train):
-    channels = _check_fake_input(x)
+    channels = _check_fake_input(x, grad_y=grad_y, weight=weight, mean=mean, invstd=invstd)
     return torch.empty_like(x), x.new_empty(channels), x.new_empty(channels)
 
 
@@ -72,13 +73,14 @@ def _(x):
 
 @torch.library.register_fake("zoo::batch_norm_backward_reduce")
 def _(grad_y, x, mean):
-    channels = _check_fake_input(x)
+    channels = _check_fake_input(x, grad_y=grad_y, mean=mean)
     return x.new_empty(channels), x.new_empty(channels)
 
 
 @torch.library.register_fake("zoo::batch_norm_backward_elemt")
 def _(grad_y, x, weight, mean, invstd, sum_dy, sum_dy_xmu, count):
-    _check_fake_input(x)
+    _check_fake_input(x, grad_y=grad_y, weight=weight, mean=mean, invstd=invstd, sum_dy=sum_dy,
+                      sum_dy_xmu=sum_dy_xmu)
     return torch.empty_like(x)
 
 
@@ -107,16 +109,18 @@ def batch_norm(
     with the unbiased batch variance. Outside training the running statistics
     normalise ``x``. Bad shapes or values raise ValueError, bad dtypes TypeError.
     """
-    check_tensors(_OP, input=x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
-    if x.dim() > 4:  # (N, C, D, H, W...) normalises as (N, C, D*H*W...), as torch's does
-        flat = batch_norm(x.reshape(x.shape[0], x.shape[1], -1), running_mean, running_var, weight, bias, training,
-                          momentum, eps)
-        return flat.reshape(x.shape)
-    x = supported_layout(x)
-    if not training:
-        if running_mean is None or running_var is None:
-            raise ValueError(f"{_OP}: running_mean and running_var are required when training=False")
-        return batch_norm_eval(x, weight, bias, running_mean, running_var, eps)
-
-    # The kernel checks the running buffers and updates them (an empty batch leaves them, as in torch).
-    return batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps)[0]
+    try:
+        if x.dim() > 4:  # (N, C, D, H, W...) normalises as (N, C, D*H*W...), as torch's does
+            flat = batch_norm(x.reshape(x.shape[0], x.shape[1], -1), running_mean, running_var, weight, bias, training,
+                              momentum, eps)
+            return flat.reshape(x.shape)
+        x = supported_layout(x)
+        if not training:
+            if running_mean is None or running_var is None:
+                raise ValueError(f"{_OP}: running_mean and running_var are required when training=False")
+            return batch_norm_eval(x, weight, bias, running_mean, running_var, eps)
+        # The kernel checks the running buffers and updates them (an empty batch leaves them, as in torch).
+        return batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps)[0]
+    except DISPATCH_ERRORS as error:
+        raise_dispatch_error(_OP, error, input=x, weight=weight, bias=bias, running_mean=running_mean,
+                             running_var=running_var)

@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from zoo import _C  # noqa: F401  (loading it registers the ops)
-from zoo.ops.checks import check_tensors, pair
+from zoo.ops.checks import DISPATCH_ERRORS, check_fake_devices, pair, raise_dispatch_error
 
 _OP = "zoo.ops.conv2d"
 
@@ -33,6 +33,7 @@ def output_size(size: int, kernel: int, stride: int, padding: int, dilation: int
 
 @torch.library.register_fake("zoo::conv2d")
 def _(x, weight, bias, stride, padding, dilation):
+    check_fake_devices("zoo conv2d", x, weight=weight, bias=bias)
     torch._check_value(x.dim() == 4 and weight.dim() == 4, lambda: "zoo conv2d: expected a 4-D input and weight")
     height = output_size(x.shape[2], weight.shape[2], stride[0], padding[0], dilation[0])
     width = output_size(x.shape[3], weight.shape[3], stride[1], padding[1], dilation[1])
@@ -42,6 +43,7 @@ def _(x, weight, bias, stride, padding, dilation):
 
 @torch.library.register_fake("zoo::conv2d_backward")
 def _(grad_y, x, weight, stride, padding, dilation, output_mask):
+    check_fake_devices("zoo conv2d_backward", x, grad_y=grad_y, weight=weight)
     dx = x.new_empty(x.shape) if output_mask[0] else x.new_empty(0)
     dweight = weight.new_empty(weight.shape) if output_mask[1] else x.new_empty(0)
     dbias = x.new_empty(weight.shape[0]) if output_mask[2] else x.new_empty(0)
@@ -64,14 +66,17 @@ def conv2d(
     Only ``groups=1`` is supported. Bad shapes or values raise ValueError, bad
     dtypes TypeError.
     """
-    check_tensors(_OP, input=x, weight=weight, bias=bias)
     if groups != 1:
         raise NotImplementedError(f"{_OP}: groups={groups} is not supported; zoo's kernels implement groups=1 only")
     if isinstance(padding, str):
         raise ValueError(f"{_OP}: string padding {padding!r} is handled by zoo.nn.Conv2d; pass numbers here")
     stride, padding, dilation = pair(_OP, "stride", stride), pair(_OP, "padding", padding), pair(_OP, "dilation", dilation)
-    if x.dim() == 3:  # unbatched, as torch accepts
-        return conv2d_op(x.unsqueeze(0), weight, bias, stride, padding, dilation).squeeze(0)
-    if x.dim() != 4:
-        raise ValueError(f"{_OP}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got {x.dim()}-D of shape {tuple(x.shape)}")
-    return conv2d_op(x, weight, bias, stride, padding, dilation)
+    try:
+        if x.dim() == 3:  # unbatched, as torch accepts
+            return conv2d_op(x.unsqueeze(0), weight, bias, stride, padding, dilation).squeeze(0)
+        if x.dim() != 4:
+            raise ValueError(f"{_OP}: expected a 3-D (C, H, W) or 4-D (N, C, H, W) input, got {x.dim()}-D of shape "
+                             f"{tuple(x.shape)}")
+        return conv2d_op(x, weight, bias, stride, padding, dilation)
+    except DISPATCH_ERRORS as error:
+        raise_dispatch_error(_OP, error, input=x, weight=weight, bias=bias)
