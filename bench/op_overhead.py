@@ -1,7 +1,8 @@
 """Per-call overhead of zoo's ops on tiny inputs, where the kernels' own work is negligible.
 
 Times ``zoo.ops.batch_norm`` (a small BN1d) and ``zoo.ops.conv2d`` (a small conv)
-forward, and forward + backward, against ``torch.nn.functional``'s on the same
+forward, and forward + backward, and as inference calls them (eval mode under
+``torch.no_grad()``, batch 1), against ``torch.nn.functional``'s on the same
 tensors, in one run: each sample is a loop of calls, ours and torch's take
 turns, and the table shows medians in microseconds per call. What is left
 after torch's time is what zoo's Python wrapper, the dispatch into its
@@ -31,7 +32,7 @@ def per_call_us(pair: tuple[Callable[[], object], Callable[[], object]], samples
 
 
 def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
-    """(name, ours, torch's) for the forward and forward+backward of a small BN1d and conv."""
+    """(name, ours, torch's) for the forward, forward+backward and no-grad inference of a small BN1d and conv."""
     x = torch.randn(8, 16, requires_grad=True)
     w, b = torch.ones(16, requires_grad=True), torch.zeros(16, requires_grad=True)
     rm, rv = torch.zeros(16), torch.ones(16)
@@ -40,6 +41,18 @@ def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
 
     def backward(fn: Callable[[], torch.Tensor]) -> Callable[[], None]:
         return lambda: fn().sum().backward()
+
+    def without_grad(fn: Callable[[], torch.Tensor]) -> Callable[[], torch.Tensor]:
+        def call() -> torch.Tensor:
+            with torch.no_grad():
+                return fn()
+        return call
+
+    # Inference at batch 1: eval-mode BN1d of the MLP presets' width, a conv on one image.
+    row = torch.randn(1, 1024)
+    ew, eb = torch.rand(1024, requires_grad=True), torch.randn(1024, requires_grad=True)
+    erm, erv = torch.randn(1024), torch.rand(1024) + 0.5
+    one = torch.randn(1, 1, 8, 8)
 
     bn_ours = lambda: zoo.ops.batch_norm(x, rm, rv, w, b, training=True)  # noqa: E731
     bn_torch = lambda: F.batch_norm(x, rm, rv, w, b, training=True)  # noqa: E731
@@ -50,6 +63,10 @@ def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
         ("BN1d train (8, 16) forward+backward", backward(bn_ours), backward(bn_torch)),
         ("conv 1→4 k3 p1 (2, 1, 8, 8) forward", conv_ours, conv_torch),
         ("conv 1→4 k3 p1 (2, 1, 8, 8) forward+backward", backward(conv_ours), backward(conv_torch)),
+        ("BN1d eval (1, 1024) forward, no_grad", without_grad(lambda: zoo.ops.batch_norm(row, erm, erv, ew, eb)),
+         without_grad(lambda: F.batch_norm(row, erm, erv, ew, eb))),
+        ("conv 1→4 k3 p1 (1, 1, 8, 8) forward, no_grad", without_grad(lambda: zoo.ops.conv2d(one, cw, cb, 1, 1)),
+         without_grad(lambda: F.conv2d(one, cw, cb, 1, 1))),
     ]
 
 

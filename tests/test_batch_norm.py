@@ -197,3 +197,32 @@ def test_large_outputs_from_the_block_cache_never_alias_live_tensors():
     del y1
     y3 = zoo.ops.batch_norm(x1, None, None, training=True)  # may reuse y1's block, now free
     assert torch.equal(y3, expected)
+
+
+@pytest.mark.parametrize("grad_mode", ["no_grad", "no input requires grad", "input requires grad"])
+def test_running_buffer_updates_are_recorded_with_and_without_autograd(grad_mode):
+    # The kernel writes the buffers below autograd; with or without an autograd node their version
+    # moves, as after torch's own in-place update, so a stale saved copy is caught.
+    x = torch.randn(8, 3, 4, 4, requires_grad=grad_mode == "input requires grad")
+    rm, rv = torch.zeros(3), torch.ones(3)
+    versions = rm._version, rv._version
+    ref_rm, ref_rv = rm.clone(), rv.clone()
+    with torch.set_grad_enabled(grad_mode != "no_grad"):
+        y = zoo.ops.batch_norm(x, rm, rv, training=True, momentum=0.3)
+        ref = F.batch_norm(x, ref_rm, ref_rv, training=True, momentum=0.3)
+    assert rm._version > versions[0] and rv._version > versions[1]
+    assert (y.grad_fn is None) == (grad_mode != "input requires grad") == (ref.grad_fn is None)
+    assert_close(y, ref)
+    assert_close(rm, ref_rm)
+    assert_close(rv, ref_rv)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_no_grad_calls_build_no_graph_and_match(training):
+    x, weight, bias = make_inputs((6, 4, 3, 3), torch.float64, affine=True)
+    weight.requires_grad_()
+    rm, rv = torch.randn(4, dtype=torch.float64), torch.rand(4, dtype=torch.float64) + 0.5
+    with torch.no_grad():
+        y = zoo.ops.batch_norm(x, rm.clone(), rv.clone(), weight, bias, training)
+    assert y.grad_fn is None and not y.requires_grad
+    assert_close(y, reference(x, weight.detach(), bias, training, rm.clone(), rv.clone()))

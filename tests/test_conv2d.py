@@ -171,3 +171,18 @@ def test_images_too_large_for_one_buffer_go_in_row_blocks(case):
     ref = torch_grads(lambda a, b, c: torch.nn.functional.conv2d(a, b, c, stride, padding, dilation), x, weight, bias, grad_y, True)
     for o, r in zip(ours, ref):
         assert_close(o, r, scale=10)
+
+
+def test_no_grad_calls_build_no_graph_and_match():
+    x = torch.randn(2, 3, 6, 6, dtype=torch.float64)
+    weight = torch.randn(4, 3, 3, 3, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(4, dtype=torch.float64, requires_grad=True)
+    with torch.no_grad():
+        y = zoo.ops.conv2d(x, weight, bias, padding=1)
+        expected = F.conv2d(x, weight, bias, padding=1)
+    assert y.grad_fn is None and not y.requires_grad
+    torch.testing.assert_close(y, expected)
+    # Only the bias asks for a gradient: the autograd node is still built, for it alone.
+    y = zoo.ops.conv2d(x, weight.detach(), bias, padding=1)
+    y.sum().backward()
+    torch.testing.assert_close(bias.grad, torch.full_like(bias, 2 * 6 * 6))

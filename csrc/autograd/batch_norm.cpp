@@ -3,10 +3,12 @@
 // zoo::batch_norm_backward (so both run on the input's device). The batch
 // statistics are outputs without gradients; running statistics are buffers,
 // not parameters (updated in place by the training kernel), so no gradient
-// flows into them either.
+// flows into them either. When no gradient is needed (no_grad, or no input
+// requiring one) the kernel runs without an autograd node, as torch's own ops do.
 #include "ops.h"
 
 #include <torch/autograd.h>
+#include <torch/csrc/autograd/functions/utils.h>
 #include <torch/library.h>
 
 namespace zoo::autograd {
@@ -14,6 +16,14 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+// The running buffers were written in place below the view/in-place key: record it as their own
+// in-place ops would, so autograd notices any use of their old values.
+void record_running_stats_update(const std::optional<at::Tensor>& running_mean,
+                                 const std::optional<at::Tensor>& running_var) {
+  for (const auto& buffer : {running_mean, running_var})
+    if (buffer.has_value() && buffer->defined()) buffer->unsafeGetTensorImpl()->bump_version();
+}
 
 // The gradient of an optional input: undefined when the input was not given.
 at::Tensor if_given(const at::Tensor& grad, bool given) { return given ? grad : at::Tensor(); }
@@ -27,10 +37,7 @@ class BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
       at::AutoDispatchBelowADInplaceOrView below_autograd;
       return ops::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps);
     }();
-    // The running buffers were written in place below the view/in-place key: record it as their own
-    // in-place ops would, so autograd notices any use of their old values.
-    for (const auto& buffer : {running_mean, running_var})
-      if (buffer.has_value() && buffer->defined()) buffer->unsafeGetTensorImpl()->bump_version();
+    record_running_stats_update(running_mean, running_var);
     const at::Tensor w = weight.value_or(at::Tensor());
     ctx->save_for_backward({x, w, mean, invstd});
     ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
@@ -75,6 +82,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
     double eps) {
+  if (!torch::autograd::compute_requires_grad(x, weight, bias)) {
+    auto out = [&] {
+      at::AutoDispatchBelowADInplaceOrView below_autograd;
+      return ops::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps);
+    }();
+    record_running_stats_update(running_mean, running_var);
+    return out;
+  }
   const variable_list out = BatchNormTrain::apply(x, weight, bias, running_mean, running_var, momentum, eps);
   return {out[0], out[1], out[2], out[3]};
 }
@@ -82,6 +97,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                            const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
                            const at::Tensor& running_var, double eps) {
+  if (!torch::autograd::compute_requires_grad(x, weight, bias)) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    return ops::batch_norm_eval(x, weight, bias, running_mean, running_var, eps);
+  }
   return BatchNormEval::apply(x, weight, bias, running_mean, running_var, eps)[0];
 }
 

@@ -1,9 +1,11 @@
 // Autograd for zoo::conv2d: the forward runs the device kernel below
 // autograd, the backward calls zoo::conv2d_backward for just the gradients
-// that are needed.
+// that are needed. When no gradient is needed (no_grad, or no input requiring
+// one) the kernel runs without an autograd node, as torch's own ops do.
 #include "ops.h"
 
 #include <torch/autograd.h>
+#include <torch/csrc/autograd/functions/utils.h>
 #include <torch/library.h>
 
 #include <vector>
@@ -45,6 +47,10 @@ class Conv2d : public torch::autograd::Function<Conv2d> {
 
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                   at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
+  if (!torch::autograd::compute_requires_grad(x, weight, bias)) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    return ops::conv2d(x, weight, bias, stride, padding, dilation);
+  }
   return Conv2d::apply(x, weight, bias, stride, padding, dilation)[0];
 }
 

@@ -456,6 +456,34 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
   return {y, mean, invstd, var};
 }
 
+// Eval's per-channel affine: scale = weight / sqrt(var + eps), shift = bias - mean * scale, computed
+// in double. The absent-weight/bias choice is made outside the loop so each loop vectorises.
+template <typename scalar_t>
+void eval_scale_shift(const scalar_t* mean, const scalar_t* var, const scalar_t* weight, const scalar_t* bias,
+                      int64_t C, double eps, scalar_t* scale, scalar_t* shift) {
+  const auto fill = [&](auto weight_of, auto bias_of) {
+#pragma omp simd
+    for (int64_t c = 0; c < C; ++c) {
+      const double s = weight_of(c) / std::sqrt(static_cast<double>(var[c]) + eps);
+      scale[c] = static_cast<scalar_t>(s);
+      shift[c] = static_cast<scalar_t>(bias_of(c) - static_cast<double>(mean[c]) * s);
+    }
+  };
+  const auto one = [](int64_t) { return 1.0; };
+  const auto zero = [](int64_t) { return 0.0; };
+  const auto weight_at = [weight](int64_t c) { return static_cast<double>(weight[c]); };
+  const auto bias_at = [bias](int64_t c) { return static_cast<double>(bias[c]); };
+  if (weight && bias) {
+    fill(weight_at, bias_at);
+  } else if (weight) {
+    fill(weight_at, zero);
+  } else if (bias) {
+    fill(one, bias_at);
+  } else {
+    fill(one, zero);
+  }
+}
+
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                            const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
                            const at::Tensor& running_var, double eps) {
@@ -470,14 +498,9 @@ at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>&
     const at::Tensor rm = running_mean.contiguous(), rv = running_var.contiguous();
     const scalar_t* mean = rm.const_data_ptr<scalar_t>();
     const scalar_t* var = rv.const_data_ptr<scalar_t>();
-    const scalar_t* wp = data_or_null<scalar_t>(w);
-    const scalar_t* bp = data_or_null<scalar_t>(b);
     std::vector<scalar_t> scale(L.C), shift(L.C);
-    for (int64_t c = 0; c < L.C; ++c) {
-      const double s = (wp ? static_cast<double>(wp[c]) : 1.0) / std::sqrt(static_cast<double>(var[c]) + eps);
-      scale[c] = static_cast<scalar_t>(s);
-      shift[c] = static_cast<scalar_t>((bp ? static_cast<double>(bp[c]) : 0.0) - static_cast<double>(mean[c]) * s);
-    }
+    eval_scale_shift(mean, var, data_or_null<scalar_t>(w), data_or_null<scalar_t>(b), L.C, eps, scale.data(),
+                     shift.data());
     apply_channel_affine(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), L, scale.data(), shift.data());
   });
   return y;
