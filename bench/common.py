@@ -2,7 +2,8 @@
 
 - Timing: :func:`median_seconds` times several functions in turn within each
   round (ours and torch's alternate, so drifts in machine speed hit both) and
-  returns each one's median after warm-up.
+  returns each one's median after warm-up; a sample of a call shorter than
+  ``MIN_SAMPLE_SECONDS`` is a loop of calls.
 - Models: :func:`model_variants` lists what ``bench/models.py`` times and
   ``bench/kernels.py`` takes its layer shapes from: every registered preset at
   its recipe's batch size, plus a batch-norm variant (``<preset>+bn``) of each
@@ -38,26 +39,33 @@ def synchronize(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def time_once(fn: Callable[[], object], device: torch.device, device_time: bool = True) -> float:
-    """Seconds one call of ``fn`` takes.
+# A timed sample repeats a call until it lasts at least this long: a single call of a few
+# microseconds measures the timer, the scheduler and the first touch of caches as much as the call.
+MIN_SAMPLE_SECONDS = 0.02
+
+
+def time_calls(fn: Callable[[], object], device: torch.device, device_time: bool = True, calls: int = 1) -> float:
+    """Seconds per call of ``fn`` over ``calls`` calls in a row.
 
     On the CPU: wall clock. On a GPU with ``device_time``: CUDA events around the
-    call (the GPU's time, what a kernel costs); without it: wall clock between
+    calls (the GPU's time, what a kernel costs); without it: wall clock between
     two ``torch.cuda.synchronize()`` calls (what a user waits for, launch and
     Python overhead included).
     """
     if device.type == "cuda" and device_time:
         start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
         start.record()
-        fn()
+        for _ in range(calls):
+            fn()
         end.record()
         end.synchronize()
-        return start.elapsed_time(end) / 1e3
+        return start.elapsed_time(end) / 1e3 / calls
     synchronize(device)
     start_time = time.perf_counter()
-    fn()
+    for _ in range(calls):
+        fn()
     synchronize(device)
-    return time.perf_counter() - start_time
+    return (time.perf_counter() - start_time) / calls
 
 
 def median_seconds(
@@ -66,21 +74,26 @@ def median_seconds(
     repeat: int,
     warmup: int,
     device_time: bool = True,
+    min_sample_seconds: float = MIN_SAMPLE_SECONDS,
 ) -> dict[str, float]:
-    """Median time of each function over ``repeat`` rounds, the functions timed in turn within each round.
+    """Median seconds per call of each function over ``repeat`` samples, the functions timed in turn.
 
-    Each function first runs ``warmup`` times untimed. Interleaving keeps the
+    Each function first runs ``warmup`` times untimed; one more timed call then
+    sets how many calls in a row make one of its samples (enough to last
+    ``min_sample_seconds``; one for anything slower). Interleaving keeps the
     comparison fair when the machine's speed drifts (other load, clock
-    changes) during the run. ``device_time`` is passed to :func:`time_once`.
+    changes) during the run. ``device_time`` is passed to :func:`time_calls`.
     """
-    for fn in fns.values():
+    calls = {}
+    for name, fn in fns.items():
         for _ in range(warmup):
             fn()
+        calls[name] = max(1, math.ceil(min_sample_seconds / max(time_calls(fn, device, device_time), 1e-9)))
     synchronize(device)
     times: dict[str, list[float]] = {name: [] for name in fns}
     for _ in range(repeat):
         for name, fn in fns.items():
-            times[name].append(time_once(fn, device, device_time))
+            times[name].append(time_calls(fn, device, device_time, calls[name]))
     return {name: statistics.median(t) for name, t in times.items()}
 
 

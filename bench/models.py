@@ -7,7 +7,9 @@ is swapped for ``torch.nn``'s class with the same constructor arguments and the
 state_dict is copied, so both compute the same function from the same weights
 (checked before timing). Inputs are random images of the preset's dataset
 shape and random labels. In the same run, ours and torch's taking turns within
-each round, the script times (median of ``--rounds`` after ``--warmup``):
+each round, the script times (median of ``--rounds`` after ``--warmup``; a
+sample of a call under 20 ms is a loop of calls lasting 20 ms, so batch-1 rows
+of a few microseconds are not timer noise):
 
 - train: one training step at the recipe's batch size (forward,
   cross-entropy loss, backward, SGD-with-momentum update);

@@ -24,11 +24,12 @@ import zoo
 from common import median_seconds
 
 
-def per_call_us(pair: tuple[Callable[[], object], Callable[[], object]], samples: int, calls: int) -> tuple[float, float]:
-    """Median microseconds per call of ours and torch's: each sample is a loop of ``calls`` calls, taken in turns."""
-    loops = {name: (lambda fn=fn: [fn() for _ in range(calls)]) for name, fn in zip(("ours", "torch"), pair)}
-    medians = median_seconds(loops, torch.device("cpu"), repeat=samples, warmup=1)
-    return medians["ours"] / calls * 1e6, medians["torch"] / calls * 1e6
+def per_call_us(pair: tuple[Callable[[], object], Callable[[], object]], samples: int,
+                sample_seconds: float) -> tuple[float, float]:
+    """Median µs per call of ours and torch's; samples (loops of calls of >= ``sample_seconds``) taken in turns."""
+    medians = median_seconds(dict(zip(("ours", "torch"), pair)), torch.device("cpu"), repeat=samples, warmup=10,
+                             min_sample_seconds=sample_seconds)
+    return medians["ours"] * 1e6, medians["torch"] * 1e6
 
 
 def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
@@ -75,14 +76,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--threads", type=int, default=1, help="torch threads (default 1: overhead, not parallelism)")
     parser.add_argument("--samples", type=int, default=21, help="samples per case (median taken)")
-    parser.add_argument("--calls", type=int, default=300, help="calls per sample")
+    parser.add_argument("--sample-seconds", type=float, default=0.005,
+                        help="each sample is a loop of calls lasting at least this long (default 0.005)")
     parser.add_argument("--markdown", action="store_true", help="print a markdown table")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
 
     rows = []
     for name, ours, theirs in cases():
-        ours_us, torch_us = per_call_us((ours, theirs), args.samples, args.calls)
+        ours_us, torch_us = per_call_us((ours, theirs), args.samples, args.sample_seconds)
         rows.append((name, ours_us, torch_us))
     if args.markdown:
         print("| op call | zoo µs | torch µs | zoo − torch µs |")
@@ -93,7 +95,8 @@ def main() -> None:
         print(f"{'op call':48s} {'zoo µs':>8s} {'torch µs':>9s} {'extra µs':>9s}")
         for name, ours_us, torch_us in rows:
             print(f"{name:48s} {ours_us:8.1f} {torch_us:9.1f} {ours_us - torch_us:+9.1f}")
-    print(f"\ntorch {torch.__version__}, {args.threads} thread(s), median of {args.samples} samples of {args.calls} calls")
+    print(f"\ntorch {torch.__version__}, {args.threads} thread(s), median of {args.samples} samples "
+          f"(loops of calls of >= {args.sample_seconds * 1e3:g} ms each)")
 
 
 if __name__ == "__main__":

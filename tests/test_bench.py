@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -22,7 +23,7 @@ sys.path.insert(0, str(BENCH))
 
 import kernels  # noqa: E402
 import models  # noqa: E402
-from common import model_variants  # noqa: E402
+from common import median_seconds, model_variants  # noqa: E402
 
 TINY = ["--rounds", "1", "--warmup", "0", "--threads", "1"]
 
@@ -91,3 +92,15 @@ def test_torch_twin_has_torch_layers_and_same_outputs(label: str) -> None:
     assert not any(isinstance(m, zoo_layers) for m in pair["torch"].modules())
     assert pair["ours"].state_dict().keys() == pair["torch"].state_dict().keys()
     models.check_same_function(pair["ours"], pair["torch"], torch.randn(variant.input_shape(2)))
+
+
+def test_median_seconds_times_short_calls_in_loops() -> None:
+    calls = []
+
+    def sleep_1ms() -> None:
+        calls.append(None)
+        time.sleep(0.001)
+
+    seconds = median_seconds({"sleep": sleep_1ms}, torch.device("cpu"), repeat=3, warmup=0, min_sample_seconds=0.01)
+    assert len(calls) >= 1 + 3 * 5  # one calibrating call, then samples of several calls each
+    assert 0.001 <= seconds["sleep"] < 0.005  # per call, not per sample
