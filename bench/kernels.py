@@ -15,7 +15,11 @@ round. Prints a table with both times, the speed-up (torch time / our time),
 GFLOP/s (convolution: 2·N·Cout·Ho·Wo·Cin·kh·kw forward, three times that
 forward + backward) or GB/s (batch norm: 2 x tensor bytes / time, the traffic
 of one read and one write; twice that backward), the geometric-mean speed-up,
-and a 256 MB copy's bandwidth for scale. On a GPU, times are CUDA-event times.
+and a 256 MB copy's bandwidth for scale. Each batch-norm forward is also timed
+against ``torch.Tensor.copy_`` of its input in the same rounds ("% of copy": the
+copy's time / ours, the fraction of the bandwidth a copy reached right then),
+summarised as medians over every batch-norm layer and over inputs of 32 MiB or
+more (out of cache). On a GPU, times are CUDA-event times.
 
     python bench/kernels.py                         # CPU, every layer (~2 min on the 2-core VM)
     python bench/kernels.py --list                  # the layers and who runs them, no timing
@@ -29,6 +33,7 @@ from __future__ import annotations
 import argparse
 import fnmatch
 import math
+import statistics
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -58,6 +63,9 @@ from zoo.ops.conv2d import output_size  # noqa: E402
 __all__ = ["Layer", "median_seconds", "preset_layers", "measure"]  # median_seconds: bench/onnx_runtime.py imports it here
 
 LARGE_BATCH = 256
+# Batch-norm inputs from this size are out of the last-level cache on the VMs measured (32 MiB L3):
+# their forward against a copy of x is the memory-bandwidth figure.
+LARGE_TENSOR_BYTES = 32 << 20
 Pair = tuple[int, int]
 
 
@@ -223,9 +231,14 @@ def forward_backward(forward: Callable[[], torch.Tensor], leaves: tuple[torch.Te
 def measure(layer: Layer, device: torch.device, dtype: torch.dtype, rounds: int, warmup: int) -> dict[str, float]:
     """Times of one layer, forward and forward+backward, ours and torch's, and the work they do (FLOP or bytes)."""
     ours, theirs, leaves = layer_functions(layer, device, dtype)
+    timed = {"ours": ours, "torch": theirs}
+    if not layer.is_conv:
+        # A copy of x, timed in the same rounds: what one read and one write of x cost right then.
+        source, target = leaves[0].detach(), torch.empty_like(leaves[0])
+        timed["copy"] = lambda: target.copy_(source)
     with torch.no_grad():
         grad = torch.randn_like(theirs())
-        forward = median_seconds({"ours": ours, "torch": theirs}, device, rounds, warmup)
+        forward = median_seconds(timed, device, rounds, warmup)
     both = {"ours": forward_backward(ours, leaves, grad), "torch": forward_backward(theirs, leaves, grad)}
     forward_and_backward = median_seconds(both, device, rounds, warmup)
     result = {}
@@ -238,6 +251,7 @@ def measure(layer: Layer, device: torch.device, dtype: torch.dtype, rounds: int,
         result["flop_fwdbwd"] = 3 * result["flop_fwd"]  # dx and dW each cost one forward
     else:
         result["bytes"] = 2.0 * math.prod(layer.shape) * torch.finfo(dtype).bits / 8
+        result["copy_fwd"] = forward["copy"]
     return result
 
 
@@ -255,7 +269,7 @@ def rate(layer: Layer, r: dict[str, float], kind: str, side: str) -> str:
     if layer.is_conv:
         return f"{r[f'flop_{kind}'] / seconds / 1e9:.0f} GFLOP/s"
     if kind == "fwd":
-        return f"{r['bytes'] / seconds / 1e9:.1f} GB/s"
+        return f"{r['bytes'] / seconds / 1e9:.1f} GB/s ({r['copy_fwd'] / seconds:.0%} of copy)"
     return f"{2 * r['bytes'] / seconds / 1e9:.1f} GB/s"  # backward reads x and dy, writes dx
 
 
@@ -298,10 +312,15 @@ def main() -> None:
     table = Table(header, [40, 10, 10, 12, 12, 13, 16, 25, 0], args.markdown, left=(0, 8))
     table.print_header()
     speedups: dict[str, list[float]] = {"fwd": [], "fwdbwd": []}
+    copy_fractions: dict[str, list[float]] = {"all": [], "large": []}  # batch-norm forward vs copy of x
     for layer, labels in users.items():
         r = measure(layer, device, dtype, args.rounds, args.warmup)
         for kind in speedups:
             speedups[kind].append(r[f"torch_{kind}"] / r[f"ours_{kind}"])
+        if not layer.is_conv:
+            copy_fractions["all"].append(r["copy_fwd"] / r["ours_fwd"])
+            if r["bytes"] / 2 >= LARGE_TENSOR_BYTES:
+                copy_fractions["large"].append(r["copy_fwd"] / r["ours_fwd"])
         table.print_row([
             layer.name,
             milliseconds(r["ours_fwd"]), milliseconds(r["torch_fwd"]), speedup(r["torch_fwd"], r["ours_fwd"]),
@@ -311,6 +330,11 @@ def main() -> None:
         ])
     print(f"geomean speed-up (torch time / ours): forward {geometric_mean(speedups['fwd']):.2f}x, "
           f"forward+backward {geometric_mean(speedups['fwdbwd']):.2f}x")
+    for key, what in (("all", "every batch-norm layer"), ("large", f"inputs >= {LARGE_TENSOR_BYTES >> 20} MiB")):
+        if copy_fractions[key]:
+            values = copy_fractions[key]
+            print(f"batch-norm training forward / copy of x timed in the same rounds, {what} ({len(values)}): "
+                  f"median {statistics.median(values):.0%}, {min(values):.0%}-{max(values):.0%}")
 
 
 if __name__ == "__main__":

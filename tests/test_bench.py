@@ -60,6 +60,13 @@ def test_kernels_script_times_a_presets_layers() -> None:
     assert "geomean speed-up (torch time / ours): forward" in out
 
 
+def test_kernels_script_sets_batch_norm_against_a_copy() -> None:
+    out = run_script("kernels.py", "--only", "BN1d train 128x100", *TINY)
+    row = next(line for line in out.splitlines() if line.startswith("BN1d train 128x100"))
+    assert "% of copy)" in row, row
+    assert "batch-norm training forward / copy of x timed in the same rounds, every batch-norm layer (1): median" in out
+
+
 def test_kernels_list_covers_every_preset() -> None:
     out = run_script("kernels.py", "--list", "--large")
     for label in (v.label for v in model_variants()):
