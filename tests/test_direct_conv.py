@@ -69,3 +69,34 @@ def test_gradients_after_a_direct_forward_match_torch():
     ref = torch.autograd.grad(F.conv2d(x, weight, bias), (x, weight, bias), grad_y)
     for o, r in zip(ours, ref):
         torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_weight_gradient_matches_float64_reference(case):
+    # The direct kernel's own weight gradient: every output-channel block (of 4) and tap block (of 6)
+    # remainder, rows shorter and longer than 16, padding; with and without dx asked for.
+    n, cin, h, w, cout, kernel, padding = case
+    x, weight = torch.randn(n, cin, h, w), torch.randn(cout, cin, *kernel)
+    ho, wo = h + 2 * padding[0] - kernel[0] + 1, w + 2 * padding[1] - kernel[1] + 1
+    grad_y = torch.randn(n, cout, ho, wo)
+    exact = torch.ops.aten.convolution_backward(grad_y.double(), x.double(), weight.double(), None, [1, 1],
+                                                list(padding), [1, 1], False, [0, 0], 1, [False, True, False])[1]
+    # float32 sums over n * ho * wo products: a few ulp of the largest partial sum
+    tolerance = 1e-6 * n * ho * wo * (x.abs().max() * grad_y.abs().max()).item() + 1e-6
+    for mask in ([False, True, False], [True, True, True]):
+        dw = torch.ops.zoo.conv2d_backward(grad_y, x, weight, [1, 1], list(padding), [1, 1], mask)[1]
+        assert dw.dtype == torch.float32 and dw.shape == exact.shape
+        assert (dw.double() - exact).abs().max().item() < tolerance
+
+
+def test_first_layer_weight_gradient_in_a_training_step_matches_torch():
+    # As in a model's first layer: the input needs no gradient, only the weight and bias do.
+    x = torch.randn(8, 1, 28, 28)
+    ours = zoo.nn.Conv2d(1, 5, 5)
+    ref = torch.nn.Conv2d(1, 5, 5)
+    ref.load_state_dict(ours.state_dict())
+    grad_y = torch.randn(8, 5, 24, 24)
+    ours(x).backward(grad_y)
+    ref(x).backward(grad_y)
+    torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-4, atol=1e-4)

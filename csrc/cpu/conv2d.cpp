@@ -329,6 +329,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
         x, dy, g, output_mask, [&](at::Tensor& dx) { pointwise::backward_input(dy, weight, g, dx); },
         [&] { return pointwise::backward_weight(x, dy, g); });
   }
+  // The direct kernel's layers take their weight gradient from it; dx, if needed, from im2col below.
+  const bool direct_dw = need_dw && direct::applies(g, x.scalar_type());
+  const bool im2col_dw = need_dw && !direct_dw;
   const at::Tensor w = weight.view({Cout, K});
   const ChunkPlan plan = plan_chunks(N, g, x.element_size());
 
@@ -343,9 +346,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
   // One dW (or dW^T) accumulator per thread that runs chunks, summed at the end.
   const int64_t dw_slots = plan.threads_over_chunks ? at::get_num_threads() : 1;
   at::Tensor dw_partial =
-      need_dw ? at::zeros(own_dw ? at::IntArrayRef{dw_slots, K, Cout} : at::IntArrayRef{dw_slots, Cout, K}, x.options())
+      im2col_dw ? at::zeros(own_dw ? at::IntArrayRef{dw_slots, K, Cout} : at::IntArrayRef{dw_slots, Cout, K}, x.options())
               : at::Tensor();
-  if (need_dx || need_dw) {
+  if (need_dx || im2col_dw) {
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_backward", [&] {
       const scalar_t* xp = x.const_data_ptr<scalar_t>();
       const scalar_t* dyp = dy.const_data_ptr<scalar_t>();
@@ -360,7 +363,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
         const at::Tensor dy_matrix = matrix(dy_cols, Cout, cols, x.options());
         at::Tensor col_matrix = matrix(col, K, cols, x.options());
         const int64_t slot = plan.threads_over_chunks ? at::get_thread_num() : 0;
-        if (need_dw) {
+        if (im2col_dw) {
           columns(xp, g, c, col);
           if (own_dw) {
             const Scratch dy_t_buffer(2, sizeof(scalar_t) * cols * Cout);  // slot 2: dy^T
@@ -384,7 +387,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
     });
   }
   at::Tensor dw = at::empty({0}, x.options());
-  if (need_dw) dw = (own_dw ? dw_partial.sum(0).t() : dw_partial.sum(0)).contiguous().view(weight_in.sizes());
+  if (direct_dw) dw = direct::backward_weight(x, dy, g);
+  if (im2col_dw) dw = (own_dw ? dw_partial.sum(0).t() : dw_partial.sum(0)).contiguous().view(weight_in.sizes());
 
   return {dx, dw, bias_grad_if(need_db, dy, g)};
 }
