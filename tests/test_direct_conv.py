@@ -71,22 +71,31 @@ def test_gradients_after_a_direct_forward_match_torch():
         torch.testing.assert_close(o, r, rtol=1e-4, atol=1e-4)
 
 
-@pytest.mark.parametrize("case", CASES, ids=str)
-def test_weight_gradient_matches_float64_reference(case):
-    # The direct kernel's own weight gradient: every output-channel block (of 4) and tap block (of 6)
-    # remainder, rows shorter and longer than 16, padding; with and without dx asked for.
+def check_gradient_against_float64(case, index):
+    """zoo's gradient ``index`` (0: dx, 1: dw) of a stride-1 layer against torch's in float64, asked for alone
+    and with the others; the bound is a few ulp of the largest partial sum of float32 products."""
     n, cin, h, w, cout, kernel, padding = case
     x, weight = torch.randn(n, cin, h, w), torch.randn(cout, cin, *kernel)
     ho, wo = h + 2 * padding[0] - kernel[0] + 1, w + 2 * padding[1] - kernel[1] + 1
     grad_y = torch.randn(n, cout, ho, wo)
+    alone = [i == index for i in range(3)]
     exact = torch.ops.aten.convolution_backward(grad_y.double(), x.double(), weight.double(), None, [1, 1],
-                                                list(padding), [1, 1], False, [0, 0], 1, [False, True, False])[1]
-    # float32 sums over n * ho * wo products: a few ulp of the largest partial sum
-    tolerance = 1e-6 * n * ho * wo * (x.abs().max() * grad_y.abs().max()).item() + 1e-6
-    for mask in ([False, True, False], [True, True, True]):
-        dw = torch.ops.zoo.conv2d_backward(grad_y, x, weight, [1, 1], list(padding), [1, 1], mask)[1]
-        assert dw.dtype == torch.float32 and dw.shape == exact.shape
-        assert (dw.double() - exact).abs().max().item() < tolerance
+                                                list(padding), [1, 1], False, [0, 0], 1, alone)[index]
+    if index == 0:  # sums over cout * kh * kw products of dy and weight
+        tolerance = 1e-6 * cout * kernel[0] * kernel[1] * (grad_y.abs().max() * weight.abs().max()).item() + 1e-6
+    else:  # sums over n * ho * wo products of dy and x
+        tolerance = 1e-6 * n * ho * wo * (x.abs().max() * grad_y.abs().max()).item() + 1e-6
+    for mask in (alone, [True, True, True]):
+        ours = torch.ops.zoo.conv2d_backward(grad_y, x, weight, [1, 1], list(padding), [1, 1], mask)[index]
+        assert ours.dtype == torch.float32 and ours.shape == exact.shape
+        assert (ours.double() - exact).abs().max().item() < tolerance
+
+
+@pytest.mark.parametrize("case", CASES, ids=str)
+def test_weight_gradient_matches_float64_reference(case):
+    # The direct kernel's own weight gradient: every output-channel block (of 4) and tap block (of 6)
+    # remainder, rows shorter and longer than 16, padding.
+    check_gradient_against_float64(case, 1)
 
 
 def test_first_layer_weight_gradient_in_a_training_step_matches_torch():
@@ -100,3 +109,18 @@ def test_first_layer_weight_gradient_in_a_training_step_matches_torch():
     ref(x).backward(grad_y)
     torch.testing.assert_close(ours.weight.grad, ref.weight.grad, rtol=1e-4, atol=1e-4)
     torch.testing.assert_close(ours.bias.grad, ref.bias.grad, rtol=1e-4, atol=1e-4)
+
+
+# Layers whose input gradient the direct kernel computes (<= 16 output channels, padding <= kernel - 1),
+# and two that fall back to im2col's (17 output channels; padding 3 with a 3x3 kernel).
+INPUT_GRAD_CASES = [case for case in CASES if case[4] <= 16] + [
+    (2, 3, 7, 19, 16, (3, 3), (2, 2)),
+    (2, 2, 6, 33, 7, (2, 5), (1, 4)),
+    (2, 3, 9, 20, 17, (3, 5), (1, 2)),
+    (2, 2, 5, 5, 3, (3, 3), (3, 3)),
+]
+
+
+@pytest.mark.parametrize("case", INPUT_GRAD_CASES, ids=str)
+def test_input_gradient_matches_float64_reference(case):
+    check_gradient_against_float64(case, 0)

@@ -329,30 +329,35 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
         x, dy, g, output_mask, [&](at::Tensor& dx) { pointwise::backward_input(dy, weight, g, dx); },
         [&] { return pointwise::backward_weight(x, dy, g); });
   }
-  // The direct kernel's layers take their weight gradient from it; dx, if needed, from im2col below.
+  // The direct kernel's layers take their gradients from it where it has them; the rest from im2col below.
   const bool direct_dw = need_dw && direct::applies(g, x.scalar_type());
-  const bool im2col_dw = need_dw && !direct_dw;
+  const bool direct_dx = need_dx && direct::applies_to_input_grad(g, x.scalar_type());
+  const bool im2col_dw = need_dw && !direct_dw, im2col_dx = need_dx && !direct_dx;
   const at::Tensor w = weight.view({Cout, K});
   const ChunkPlan plan = plan_chunks(N, g, x.element_size());
 
-  at::Tensor dx = need_dx ? empty_output({N, g.C, g.H, g.W}, x.options()).zero_() : at::empty({0}, x.options());
+  at::Tensor dx = im2col_dx ? empty_output({N, g.C, g.H, g.W}, x.options()).zero_() : at::empty({0}, x.options());
+  if (direct_dx) {
+    dx = empty_output({N, g.C, g.H, g.W}, x.options());
+    direct::backward_input(dy, weight, g, dx);
+  }
   // Our kernel takes both operands untransposed: it computes dW^T += col dy^T (with dy^T
   // materialised per chunk) and dcol = W^T dy (with W^T materialised once).
   // For the weight gradient only when the column matrix has enough rows (K) for the
   // product to outweigh transposing dy: for the first layers (K = 9 or 25) MKL, which
   // takes the transposed operand as it is, was faster.
   const bool own = own_products(x.scalar_type()), own_dw = own && K >= 64, parallel = !plan.threads_over_chunks;
-  const at::Tensor w_t = own && need_dx ? w.t().contiguous() : at::Tensor();
+  const at::Tensor w_t = own && im2col_dx ? w.t().contiguous() : at::Tensor();
   // One dW (or dW^T) accumulator per thread that runs chunks, summed at the end.
   const int64_t dw_slots = plan.threads_over_chunks ? at::get_num_threads() : 1;
   at::Tensor dw_partial =
       im2col_dw ? at::zeros(own_dw ? at::IntArrayRef{dw_slots, K, Cout} : at::IntArrayRef{dw_slots, Cout, K}, x.options())
               : at::Tensor();
-  if (need_dx || im2col_dw) {
+  if (im2col_dx || im2col_dw) {
     AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_conv2d_backward", [&] {
       const scalar_t* xp = x.const_data_ptr<scalar_t>();
       const scalar_t* dyp = dy.const_data_ptr<scalar_t>();
-      scalar_t* dxp = need_dx ? dx.mutable_data_ptr<scalar_t>() : nullptr;
+      scalar_t* dxp = im2col_dx ? dx.mutable_data_ptr<scalar_t>() : nullptr;
       for_each_chunk(plan, N, g.Ho, [&](const Chunk& c) {
         const int64_t cols = c.count * c.rows * g.Wo;
         // Scratch of the running thread: slot 0 columns, 1 the chunk's output gradient.
@@ -375,7 +380,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(
             dw_partial[slot].addmm_(dy_matrix, col_matrix.t());  // dW += dy @ col^T
           }
         }
-        if (need_dx) {  // dcol = W^T @ dy_chunk, reusing the column buffer
+        if (im2col_dx) {  // dcol = W^T @ dy_chunk, reusing the column buffer
           if (own) {
             own_product(w_t.const_data_ptr<scalar_t>(), dy_cols, col, K, Cout, cols, parallel);
           } else {

@@ -124,6 +124,13 @@ constexpr auto kWeightGradBlocks = weight_grad_blocks(std::make_integer_sequence
 
 }  // namespace
 
+// The input gradient as a forward: dy (Cout channels, Ho x Wo) convolved with the turned,
+// transposed kernels, padded by kernel - 1 - padding, gives dx (C channels, H x W). Derived
+// from a checked geometry, so its sizes are within the checked ones.
+Conv2dGeometry input_grad_geometry(const Conv2dGeometry& g) {
+  return {g.Cout, g.Ho, g.Wo, g.C, g.kh, g.kw, 1, 1, g.kh - 1 - g.ph, g.kw - 1 - g.pw, 1, 1, g.H, g.W};
+}
+
 bool applies(const Conv2dGeometry& g, at::ScalarType dtype) {
 #if defined(__AVX512F__)
   return dtype == at::kFloat && g.sh == 1 && g.sw == 1 && g.dh == 1 && g.dw == 1 && g.C <= kMaxInputChannels &&
@@ -154,6 +161,17 @@ void forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bi
 #else
   TORCH_INTERNAL_ASSERT(false, "zoo conv2d: the direct kernel needs AVX-512");
 #endif
+}
+
+bool applies_to_input_grad(const Conv2dGeometry& g, at::ScalarType dtype) {
+  constexpr int64_t kMaxGradChannels = 16;  // dy's channels, the turned-around layer's input
+  return applies(g, dtype) && g.Cout <= kMaxGradChannels && g.ph <= g.kh - 1 && g.pw <= g.kw - 1;
+}
+
+void backward_input(const at::Tensor& dy, const at::Tensor& weight, const Conv2dGeometry& g, at::Tensor& dx) {
+  // Kernel (c, o) of the turned-around layer is weight[o][c] turned by 180 degrees.
+  const at::Tensor turned = weight.flip({2, 3}).transpose(0, 1).contiguous();
+  forward(dy, turned, at::Tensor(), input_grad_geometry(g), dx);
 }
 
 at::Tensor backward_weight(const at::Tensor& x, const at::Tensor& dy, const Conv2dGeometry& g) {

@@ -11,7 +11,9 @@
 // channels x 6 taps of them are summed 16 pixels at a time in registers, one image
 // (in L1) at a time. im2col's weight gradient made one tiny product per chunk of
 // images (5 x 25 outputs over ~2000 columns), 0.55 ms of the 0.6 ms backward of
-// emnist_cnn_1conv's first layer.
+// emnist_cnn_1conv's first layer. The input gradient of such a layer (the presets'
+// second layers, 4->4 and 5->10) is the forward kernel run on dy with the kernels
+// turned by 180 degrees and transposed (a convolution with as few channels).
 #pragma once
 
 #include "conv2d_geometry.h"
@@ -27,6 +29,13 @@ bool applies(const Conv2dGeometry& g, at::ScalarType dtype);
 // y (N, Cout, Ho, Wo), contiguous, = conv2d(x, weight) + bias (bias may be undefined).
 void forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const Conv2dGeometry& g,
              at::Tensor& y);
+
+// Whether backward_input computes the layer's input gradient: applies() for the layer
+// turned around (Cout <= 16 as its input channels), padding at most kernel - 1.
+bool applies_to_input_grad(const Conv2dGeometry& g, at::ScalarType dtype);
+
+// dx (N, C, H, W), contiguous, = the input gradient for dy (N, Cout, Ho, Wo), contiguous.
+void backward_input(const at::Tensor& dy, const at::Tensor& weight, const Conv2dGeometry& g, at::Tensor& dx);
 
 // dw (Cout, C, kh, kw) for x (N, C, H, W) and dy (N, Cout, Ho, Wo), both contiguous.
 at::Tensor backward_weight(const at::Tensor& x, const at::Tensor& dy, const Conv2dGeometry& g);
