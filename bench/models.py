@@ -43,6 +43,7 @@ Peak memory of training, ours vs torch (``--no-memory`` skips it):
     python bench/models.py --only mnist_cnn_32_64 --rounds 3
     python bench/models.py --only 'nin_relu*' --distinct
     python bench/models.py --device cuda --markdown # table for docs/benchmarks.md
+    python bench/models.py --keep-freed-memory      # malloc keeping freed blocks, as zoo's training runs
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ from common import (  # noqa: E402
 )
 
 import zoo  # noqa: E402
+from zoo.train.allocator import keep_freed_memory  # noqa: E402
 
 IMPLEMENTATIONS = ("ours", "torch")
 COLUMNS = ("train", "infer 1", "infer N")
@@ -211,12 +213,15 @@ def _status_kib(field_name: str) -> int:
     raise KeyError(field_name)
 
 
-def cpu_peak_training_mib(variant: ModelVariant, implementation: str, threads: int) -> float | None:
+def cpu_peak_training_mib(variant: ModelVariant, implementation: str, threads: int, keep_freed: bool) -> float | None:
     """Peak RSS growth (MiB) over ``MEMORY_STEPS`` training steps; meant to run in a fresh process.
 
+    ``keep_freed``: with malloc keeping freed blocks, as ``--keep-freed-memory`` sets.
     None when the peak-RSS counter cannot be reset (not Linux, or no /proc).
     """
     torch.set_num_threads(threads)
+    if keep_freed:
+        keep_freed_memory()
     model = build_pair(variant, torch.device("cpu"))[implementation]
     optimizer = sgd(model)
     batch = Batch.random(variant, variant.batch_size, torch.device("cpu"))
@@ -230,12 +235,13 @@ def cpu_peak_training_mib(variant: ModelVariant, implementation: str, threads: i
         return None
 
 
-def cpu_peak_training_memory(variant: ModelVariant, threads: int) -> dict[str, float | None]:
+def cpu_peak_training_memory(variant: ModelVariant, threads: int, keep_freed: bool) -> dict[str, float | None]:
     """{implementation: peak MiB} on the CPU, each implementation in its own fresh process."""
     peaks = {}
     for implementation in IMPLEMENTATIONS:
         with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
-            peaks[implementation] = pool.submit(cpu_peak_training_mib, variant, implementation, threads).result()
+            peaks[implementation] = pool.submit(cpu_peak_training_mib, variant, implementation, threads,
+                                                keep_freed).result()
     return peaks
 
 
@@ -258,11 +264,11 @@ def cuda_peak_training_memory(variant: ModelVariant, device: torch.device) -> di
     return peaks
 
 
-def peak_training_memory(variant: ModelVariant, device: torch.device) -> dict[str, float | None]:
+def peak_training_memory(variant: ModelVariant, device: torch.device, keep_freed: bool) -> dict[str, float | None]:
     """{implementation: peak MiB of training} measured as the module docstring says for ``device``."""
     if device.type == "cuda":
         return cuda_peak_training_memory(variant, device)
-    return cpu_peak_training_memory(variant, torch.get_num_threads())
+    return cpu_peak_training_memory(variant, torch.get_num_threads(), keep_freed)
 
 
 # ---------------------------------------------------------------- the run
@@ -305,11 +311,16 @@ def main() -> None:
     parser.add_argument("--distinct", action="store_true",
                         help="skip presets whose architecture repeats an earlier one's (the _he twins: only init differs)")
     parser.add_argument("--no-memory", action="store_true", help="do not measure peak training memory")
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="have malloc keep freed blocks for reuse, as zoo's training does "
+                             "(zoo.train.allocator; both implementations run so)")
     parser.add_argument("--list", action="store_true", help="list the selected presets and exit")
     args = parser.parse_args()
 
     device = torch.device(args.device)
     apply_threads(args.threads)
+    if args.keep_freed_memory and not keep_freed_memory():
+        sys.exit("--keep-freed-memory: not applicable here (needs Linux with glibc, ZOO_KEEP_FREED_MEMORY unset or 1)")
     variants = select_variants(args.only, args.skip_slow, args.distinct, device)
     if not variants:
         sys.exit(f"no preset matches --only {' '.join(args.only)}; --list shows them")
@@ -317,8 +328,9 @@ def main() -> None:
         print("\n".join(f"{v.label} (batch {v.batch_size})" for v in variants))
         return
     slow_note = f" (NIN: {args.slow_rounds})" if device.type == "cpu" else ""
+    malloc_note = ", malloc keeping freed blocks" if args.keep_freed_memory else ""
     print(f"zoo layers vs torch layers in the presets: {run_description(device)}, float32, "
-          f"median of {args.rounds} rounds{slow_note}; speed-up = torch time / ours")
+          f"median of {args.rounds} rounds{slow_note}{malloc_note}; speed-up = torch time / ours")
 
     header = ["preset", "batch", "train ours", "train torch", "train x", "infer 1 ours", "infer 1 torch", "infer 1 x",
               "infer N ours", "infer N torch", "infer N x", "train peak ours / torch"]
@@ -331,7 +343,7 @@ def main() -> None:
         slow = device.type == "cpu" and is_slow_on_cpu(variant.create())
         rounds, warmup = (args.slow_rounds, min(args.warmup, 1)) if slow else (args.rounds, args.warmup)
         times = measure_speed(variant, device, rounds, warmup)
-        peaks = None if args.no_memory else peak_training_memory(variant, device)
+        peaks = None if args.no_memory else peak_training_memory(variant, device, args.keep_freed_memory)
         cells = [variant.label, str(variant.batch_size)]
         for column in COLUMNS:
             ours, theirs = times[column]["ours"], times[column]["torch"]

@@ -52,6 +52,12 @@ def test_models_script_markdown_bn_variant() -> None:
     assert lines[header + 2].startswith("| emnist_dnn_2x100+bn | 128 |") and "skipped" in lines[header + 2]
 
 
+def test_models_script_with_malloc_keeping_freed_blocks() -> None:
+    out = run_script("models.py", "--only", "emnist_dnn_2x100+bn", "--no-memory", "--keep-freed-memory", *TINY)
+    assert "malloc keeping freed blocks" in out.splitlines()[0]
+    assert any(line.startswith("emnist_dnn_2x100+bn ") for line in out.splitlines())
+
+
 def test_kernels_script_times_a_presets_layers() -> None:
     out = run_script("kernels.py", "--only", "mnist_cnn", "--markdown", *TINY)
     assert "reference copy bandwidth:" in out

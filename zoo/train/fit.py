@@ -17,6 +17,7 @@ import zoo
 from zoo.data import ImageDataset, dataset_info, get_dataset
 from zoo.models import create_model
 from zoo.nn import SyncBatchNorm
+from zoo.train.allocator import keep_freed_memory
 from zoo.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
 from zoo.train.config import RUNTIME_FIELDS, TrainConfig
 from zoo.train.device import resolve_device
@@ -121,6 +122,8 @@ def fit(
     ``confusion_matrix.png``; ``config.json`` records the settings. A run that
     ends at chance level (test accuracy within :data:`CHANCE_MARGIN` of always
     predicting the most common class) is reported on stderr and in ``results["warnings"]``.
+    On Linux with glibc the process keeps freed memory for reuse from then on
+    (:func:`zoo.train.allocator.keep_freed_memory`; ``ZOO_KEEP_FREED_MEMORY=0`` turns it off).
 
     Args:
         config: the run's settings; ``config.seed`` fixes init, data order,
@@ -147,6 +150,7 @@ def fit(
         FileExistsError: ``run_dir`` already holds a checkpoint and ``resume`` is False.
         ValueError: ``config.batch_size`` does not divide over the shard's ranks.
     """
+    keep_freed_memory()  # large activations reused, not faulted in again every step
     if shard is not None:
         check_batch_size(config.batch_size, shard.world_size)
     main = shard is None or shard.is_main
