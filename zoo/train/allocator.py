@@ -5,8 +5,8 @@ block of 32 MiB or more freshly from the OS and unmaps it again when it is
 freed. A training step of the NIN presets allocates and frees dozens of such
 blocks (activations and their gradients), and the kernel faults in and zeroes
 every page of each one again: ReLU's backward on a 128 x 160 x 32 x 32 tensor
-took 79 ms instead of a few, and with the blocks kept torch's own NIN step ran
-1.9x faster (docs/benchmarks.md). :func:`keep_freed_memory` has malloc serve
+took 79 ms instead of a few, and with the blocks kept torch's own NIN steps ran
+1.5-2.7x faster (docs/benchmarks.md). :func:`keep_freed_memory` has malloc serve
 every block from its heap (``M_MMAP_MAX`` = 0) and keep the heap's free top
 (``M_TRIM_THRESHOLD`` at its maximum), so freed blocks are reused: the process
 keeps its peak memory between steps, as a GPU's caching allocator does.
