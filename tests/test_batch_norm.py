@@ -21,6 +21,7 @@ SHAPES = [
     (5, 192, 8, 8),
     (257, 3, 2, 3),
     (4, 10, 1, 1),
+    (256, 1024),  # rows split over threads (64-row tasks), partial sums merged
 ]
 
 
@@ -66,7 +67,7 @@ def test_forward_and_gradients_match_torch(shape, dtype, affine, training):
 
 
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
-@pytest.mark.parametrize("shape", [(3, 5, 7, 9), (8, 192, 4, 4), (2, 3, 1, 5)], ids=str)
+@pytest.mark.parametrize("shape", [(3, 5, 7, 9), (8, 192, 4, 4), (2, 3, 1, 5), (64, 64, 8, 8)], ids=str)
 @pytest.mark.parametrize("training", [True, False])
 def test_channels_last_matches_and_keeps_layout(shape, dtype, training):
     x, weight, bias = make_inputs(shape, dtype, True, channels_last=True)

@@ -119,9 +119,10 @@ inline void affine_rows(const scalar_t* x, scalar_t* y, int64_t begin, int64_t e
 constexpr int64_t kGrainElements = 32768;
 // The same for the rows layout ((N, C) input, channels-last), whose per-thread
 // partial sums must be merged afterwards: a task must be larger to pay for that.
-constexpr int64_t kRowsGrainElements = 262144;
+// Its merge grows with C alone, so wide rows split into tasks of kRowsPerTask rows.
+constexpr int64_t kRowsGrainElements = 32768, kRowsPerTask = 64;
 
-int64_t rows_per_task(int64_t C) { return std::max<int64_t>(1, kRowsGrainElements / C); }
+int64_t rows_per_task(int64_t C) { return std::max<int64_t>(kRowsPerTask, kRowsGrainElements / C); }
 
 // Channels per parallel task in the planar kernels: tiny inputs stay on one
 // thread, where a hand-off to another would cost more than the work.
