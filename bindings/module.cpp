@@ -39,8 +39,9 @@ PYBIND11_MODULE(_C, m) {
       },
       "The algorithm zoo's CPU conv2d forward uses for input x and weight (shapes and dtype only: meta "
       "tensors do): 'winograd' (F(2x2, 3x3) or F(2x2, 5x5), backward too), 'direct' (few input channels, "
-      "float32; its backward is im2col's), 'pointwise' (1x1, float32, one product per image, backward too; "
-      "where our product kernel replaces MKL) or 'im2col' (im2col + GEMM).",
+      "float32; weight gradient too, input gradient up to 16 output channels, else im2col's), 'pointwise' "
+      "(1x1, float32, one product per image, backward too; where our product kernel replaces MKL) or "
+      "'im2col' (im2col + GEMM).",
       pybind11::arg("x"), pybind11::arg("weight"), pybind11::arg("stride"), pybind11::arg("padding"),
       pybind11::arg("dilation"));
 }

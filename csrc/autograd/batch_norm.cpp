@@ -17,12 +17,20 @@ namespace {
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
 
-// The running buffers were written in place below the view/in-place key: record it as their own
-// in-place ops would, so autograd notices any use of their old values.
-void record_running_stats_update(const std::optional<at::Tensor>& running_mean,
-                                 const std::optional<at::Tensor>& running_var) {
+// The training kernel, run below autograd. It writes the running buffers in place below the
+// view/in-place key: their versions are bumped as their own in-place ops would, so autograd
+// notices any use of their old values.
+std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> train_below_autograd(
+    const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
+    const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
+    double eps) {
+  auto out = [&] {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    return ops::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps);
+  }();
   for (const auto& buffer : {running_mean, running_var})
     if (buffer.has_value() && buffer->defined()) buffer->unsafeGetTensorImpl()->bump_version();
+  return out;
 }
 
 // The gradient of an optional input: undefined when the input was not given.
@@ -33,11 +41,7 @@ class BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const std::optional<at::Tensor>& weight,
                                const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& running_mean,
                                const std::optional<at::Tensor>& running_var, double momentum, double eps) {
-    auto [y, mean, invstd, var] = [&] {
-      at::AutoDispatchBelowADInplaceOrView below_autograd;
-      return ops::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps);
-    }();
-    record_running_stats_update(running_mean, running_var);
+    auto [y, mean, invstd, var] = train_below_autograd(x, weight, bias, running_mean, running_var, momentum, eps);
     const at::Tensor w = weight.value_or(at::Tensor());
     ctx->save_for_backward({x, w, mean, invstd});
     ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
@@ -83,12 +87,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
     double eps) {
   if (!torch::autograd::compute_requires_grad(x, weight, bias)) {
-    auto out = [&] {
-      at::AutoDispatchBelowADInplaceOrView below_autograd;
-      return ops::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps);
-    }();
-    record_running_stats_update(running_mean, running_var);
-    return out;
+    return train_below_autograd(x, weight, bias, running_mean, running_var, momentum, eps);
   }
   const variable_list out = BatchNormTrain::apply(x, weight, bias, running_mean, running_var, momentum, eps);
   return {out[0], out[1], out[2], out[3]};

@@ -118,8 +118,8 @@ inline void affine_rows(const scalar_t* x, scalar_t* y, int64_t begin, int64_t e
 // scheduling, small enough to split the zoo's tensors over a few threads.
 constexpr int64_t kGrainElements = 32768;
 // The same for the rows layout ((N, C) input, channels-last), whose per-thread
-// partial sums must be merged afterwards: a task must be larger to pay for that.
-// Its merge grows with C alone, so wide rows split into tasks of kRowsPerTask rows.
+// partial sums (C of them) are merged afterwards: a task holds at least
+// kRowsPerTask rows, so the merge stays small next to the task's work.
 constexpr int64_t kRowsGrainElements = 32768, kRowsPerTask = 64;
 
 int64_t rows_per_task(int64_t C) { return std::max<int64_t>(kRowsPerTask, kRowsGrainElements / C); }

@@ -1,6 +1,6 @@
 // Direct float32 convolution for layers with few input channels (the presets'
-// first layers: 1->4, 1->5, 1->32, 4->4, 5->10), forward and weight gradient, on
-// AVX-512.
+// first layers: 1->4, 1->5, 1->32, 4->4, 5->10), forward, weight gradient and
+// (up to 16 output channels) input gradient, on AVX-512.
 //
 // There im2col + GEMM spends its time writing the column matrix (K = C kh kw rows
 // of 9-125) and scattering the product back, not multiplying. The forward keeps

@@ -35,9 +35,6 @@ DISPATCH_ERRORS = (AttributeError, NotImplementedError, RuntimeError)
 
 def check_tensor(op: str, name: str, t: object) -> None:
     """Raise unless ``t`` is a dense tensor on a device zoo has kernels for (TypeError / RuntimeError)."""
-    # The common case first, in the fewest attribute reads: every op call pays for this.
-    if isinstance(t, torch.Tensor) and t.layout == torch.strided and (t.is_cpu or (t.is_cuda and _C.with_cuda)):
-        return
     if not isinstance(t, torch.Tensor):
         raise TypeError(f"{op}: {name} must be a torch.Tensor, got {type(t).__name__}")
     if t.layout != torch.strided:
