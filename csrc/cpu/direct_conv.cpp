@@ -73,12 +73,12 @@ constexpr auto kBlocks = blocks(std::make_integer_sequence<int, kGroup>{});
 // 16-lane partial sums (24 zmm), with the 4 dy vectors and one input vector.
 constexpr int kOutBlock = 4, kTapBlock = 6;
 
-// acc[o][t] += dy[o] * (input at tap t) over every output pixel of one image, 16 lanes
-// at a time (the lanes are summed at the end). dy: the image's first block channel,
+// acc[o * taps + t] += dy[o] * (input at tap t) over every output pixel of one image, 16
+// lanes at a time (the lanes are summed at the end). dy: the image's first block channel,
 // planes Ho x Wo apart; tap_offset[t]: where tap t's shifted plane starts in `in`.
 template <int O, int T>
 void weight_grad_block(const Padded& in, const float* dy, const int64_t* tap_offset, const Conv2dGeometry& g,
-                       __m512* acc) {
+                       __m512* acc, int64_t taps) {
   const int64_t plane = g.Ho * g.Wo;
   int64_t offset[T];
   for (int t = 0; t < T; ++t) offset[t] = tap_offset[t];
@@ -87,7 +87,7 @@ void weight_grad_block(const Padded& in, const float* dy, const int64_t* tap_off
 #pragma GCC unroll 4
   for (int o = 0; o < O; ++o)
 #pragma GCC unroll 6
-    for (int t = 0; t < T; ++t) a[o][t] = acc[o * T + t];
+    for (int t = 0; t < T; ++t) a[o][t] = acc[o * taps + t];
   for (int64_t oh = 0; oh < g.Ho; ++oh) {
     const float* row = in.data.data() + oh * in.Wp;
     const float* dy_row = dy + oh * g.Wo;
@@ -108,10 +108,11 @@ void weight_grad_block(const Padded& in, const float* dy, const int64_t* tap_off
 #pragma GCC unroll 4
   for (int o = 0; o < O; ++o)
 #pragma GCC unroll 6
-    for (int t = 0; t < T; ++t) acc[o * T + t] = a[o][t];
+    for (int t = 0; t < T; ++t) acc[o * taps + t] = a[o][t];
 }
 
-using WeightGradBlock = void (*)(const Padded&, const float*, const int64_t*, const Conv2dGeometry&, __m512*);
+using WeightGradBlock = void (*)(const Padded&, const float*, const int64_t*, const Conv2dGeometry&, __m512*,
+                                 int64_t);
 
 // weight_grad_block<O, T> for O = 1 .. kOutBlock, T = 1 .. kTapBlock, indexed by (O - 1) * kTapBlock + T - 1.
 template <int... i>
@@ -179,7 +180,7 @@ at::Tensor backward_weight(const at::Tensor& x, const at::Tensor& dy, const Conv
   const int64_t N = x.size(0), image = g.C * g.H * g.W, taps = g.C * g.kh * g.kw, Cout = g.Cout;
   const float* xp = x.const_data_ptr<float>();
   const float* dyp = dy.const_data_ptr<float>();
-  // Each thread sums its images into its own (Cout, taps) block of 16-lane vectors.
+  // Each thread sums its images into its own (Cout, taps) array of 16-lane vectors.
   const int64_t threads = at::get_num_threads();
   std::vector<__m512> partial(threads * Cout * taps, _mm512_setzero_ps());
   at::parallel_for(0, N, 1, [&](int64_t begin, int64_t end) {
@@ -195,28 +196,18 @@ at::Tensor backward_weight(const at::Tensor& x, const at::Tensor& dy, const Conv
         const int64_t outs = std::min<int64_t>(kOutBlock, Cout - o);
         for (int64_t t = 0; t < taps; t += kTapBlock) {
           const int64_t block_taps = std::min<int64_t>(kTapBlock, taps - t);
-          // The block's sums live at acc[o * taps + t ...] as outs x block_taps vectors.
           kWeightGradBlocks[(outs - 1) * kTapBlock + block_taps - 1](
-              in, dyp + (n * Cout + o) * g.P(), tap_offset.data() + t, g, acc + o * taps + t * outs);
+              in, dyp + (n * Cout + o) * g.P(), tap_offset.data() + t, g, acc + o * taps + t, taps);
         }
       }
     }
   });
   at::Tensor dw = at::empty({Cout, g.C, g.kh, g.kw}, x.options());
   float* dwp = dw.mutable_data_ptr<float>();
-  // Undo the block layout: tap t of output o sits at o * taps + t0 * outs + (o - o0) * block_taps + (t - t0).
-  for (int64_t o0 = 0; o0 < Cout; o0 += kOutBlock) {
-    const int64_t outs = std::min<int64_t>(kOutBlock, Cout - o0);
-    for (int64_t t0 = 0; t0 < taps; t0 += kTapBlock) {
-      const int64_t block_taps = std::min<int64_t>(kTapBlock, taps - t0);
-      for (int64_t o = o0; o < o0 + outs; ++o)
-        for (int64_t t = t0; t < t0 + block_taps; ++t) {
-          const int64_t at = o0 * taps + t0 * outs + (o - o0) * block_taps + (t - t0);
-          __m512 sum = _mm512_setzero_ps();
-          for (int64_t k = 0; k < threads; ++k) sum = _mm512_add_ps(sum, partial[k * Cout * taps + at]);
-          dwp[o * taps + t] = _mm512_reduce_add_ps(sum);
-        }
-    }
+  for (int64_t i = 0; i < Cout * taps; ++i) {  // dw's (o, c, i, j) order is (o, tap)
+    __m512 sum = _mm512_setzero_ps();
+    for (int64_t k = 0; k < threads; ++k) sum = _mm512_add_ps(sum, partial[k * Cout * taps + i]);
+    dwp[i] = _mm512_reduce_add_ps(sum);
   }
   return dw;
 #else
