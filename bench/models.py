@@ -100,6 +100,9 @@ def torch_layer(module: nn.Module) -> nn.Module | None:
     elif type(module) in (zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d):
         torch_class = nn.BatchNorm1d if type(module) is zoo.nn.BatchNorm1d else nn.BatchNorm2d
         layer = torch_class(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+    elif type(module) is zoo.nn.MaxPool2d:
+        return nn.MaxPool2d(module.kernel_size, module.stride, module.padding, module.dilation, module.return_indices,
+                            module.ceil_mode)
     else:
         return None
     reference = next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None)

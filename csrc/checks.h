@@ -6,6 +6,7 @@
 #pragma once
 
 #include "conv2d_geometry.h"
+#include "pool2d_geometry.h"
 
 #include <ATen/core/Tensor.h>
 #include <c10/util/Exception.h>
@@ -231,6 +232,72 @@ inline Conv2dGeometry check_conv2d_backward(const at::Tensor& grad_y, const at::
                     kConv2d, ": grad_y has shape ", grad_y.sizes(), " but the output has shape (", x.size(0), ", ",
                     g.Cout, ", ", g.Ho, ", ", g.Wo, ")");
   check_like_input(kConv2d, "grad_y", grad_y, x);
+  return g;
+}
+
+// ---------------------------------------------------------------- max pooling
+
+constexpr const char* kMaxPool2d = "zoo max_pool2d";
+
+// The geometry of max_pool2d(x) after checking what torch's max_pool2d checks: x (N, C, H, W) float32/float64,
+// nothing empty but the batch; kernel_size, stride, padding, dilation of 2 values each, kernel, stride and
+// dilation positive, padding at most half the kernel; at least one output pixel.
+inline Pool2dGeometry check_max_pool2d_geometry(const at::Tensor& x, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                                at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  check_dtype(kMaxPool2d, x);
+  TORCH_CHECK_VALUE(x.dim() == 4, kMaxPool2d, ": expected a 4-D input (N, C, H, W), got ", x.dim(), "-D");
+  TORCH_CHECK_VALUE(x.size(1) > 0 && x.size(2) > 0 && x.size(3) > 0, kMaxPool2d,
+                    ": expected non-empty channels, height and width, got input of shape ", x.sizes());
+  const char* names[] = {"kernel_size", "stride", "padding", "dilation"};
+  const at::IntArrayRef arguments[] = {kernel_size, stride, padding, dilation};
+  constexpr int64_t kLimit = int64_t(1) << 31;  // keeps every size computed from them within int64
+  for (int a = 0; a < 4; ++a) {
+    const char* name = names[a];
+    const at::IntArrayRef values = arguments[a];
+    TORCH_CHECK_VALUE(values.size() == 2, kMaxPool2d, ": ", name, " must have 2 values (height, width), got ",
+                      values.size());
+    const bool is_padding = a == 2;
+    for (const int64_t v : values)
+      TORCH_CHECK_VALUE(v < kLimit && (is_padding ? v >= 0 : v > 0), kMaxPool2d, ": ", name, " must be ",
+                        is_padding ? "non-negative" : "positive", " (and below 2^31), got ", values);
+  }
+  for (int d = 0; d < 2; ++d) {
+    const int64_t span = dilation[d] * (kernel_size[d] - 1) + 1;
+    TORCH_CHECK_VALUE(2 * padding[d] <= kernel_size[d] && 2 * padding[d] <= span, kMaxPool2d,
+                      ": padding must be at most half the kernel size, got padding ", padding, " and kernel_size ",
+                      kernel_size);
+  }
+  Pool2dGeometry g{};
+  g.H = x.size(2), g.W = x.size(3);
+  g.kh = kernel_size[0], g.kw = kernel_size[1];
+  g.sh = stride[0], g.sw = stride[1];
+  g.ph = padding[0], g.pw = padding[1];
+  g.dh = dilation[0], g.dw = dilation[1];
+  g.Ho = pool2d_output_size(g.H, g.kh, g.sh, g.ph, g.dh, ceil_mode);
+  g.Wo = pool2d_output_size(g.W, g.kw, g.sw, g.pw, g.dw, ceil_mode);
+  TORCH_CHECK_VALUE(g.Ho >= 1 && g.Wo >= 1, kMaxPool2d, ": input of size ", g.H, "x", g.W, " gives an output of ",
+                    g.Ho, "x", g.Wo, " (kernel_size ", kernel_size, ", padding ", padding, ", dilation ", dilation,
+                    "): too small");
+  return g;
+}
+
+// Checks the arguments of zoo::max_pool2d_backward and returns the geometry.
+inline Pool2dGeometry check_max_pool2d_backward(const at::Tensor& grad_y, const at::Tensor& x,
+                                                const at::Tensor& indices, at::IntArrayRef kernel_size,
+                                                at::IntArrayRef stride, at::IntArrayRef padding,
+                                                at::IntArrayRef dilation, bool ceil_mode) {
+  const Pool2dGeometry g = check_max_pool2d_geometry(x, kernel_size, stride, padding, dilation, ceil_mode);
+  TORCH_CHECK_VALUE(grad_y.dim() == 4 && grad_y.size(0) == x.size(0) && grad_y.size(1) == x.size(1) &&
+                        grad_y.size(2) == g.Ho && grad_y.size(3) == g.Wo,
+                    kMaxPool2d, ": grad_y has shape ", grad_y.sizes(), " but the output has shape (", x.size(0), ", ",
+                    x.size(1), ", ", g.Ho, ", ", g.Wo, ")");
+  check_like_input(kMaxPool2d, "grad_y", grad_y, x);
+  TORCH_CHECK_VALUE(indices.sizes() == grad_y.sizes(), kMaxPool2d, ": indices has shape ", indices.sizes(),
+                    " but grad_y has shape ", grad_y.sizes());
+  TORCH_CHECK_TYPE(indices.scalar_type() == at::kLong, kMaxPool2d, ": indices must be torch.int64, got ",
+                   dtype_name(indices.scalar_type()));
+  TORCH_CHECK_VALUE(indices.device() == x.device(), kMaxPool2d, ": indices is on ", indices.device(), " but x is on ",
+                    x.device());
   return g;
 }
 

@@ -56,6 +56,26 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(const at::Tensor&
   return op.call(grad_y, x, weight, stride, padding, dilation, output_mask);
 }
 
+at::Tensor max_pool2d(const at::Tensor& x, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                      at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  static const auto op = handle<decltype(max_pool2d)>("zoo::max_pool2d");
+  return op.call(x, kernel_size, stride, padding, dilation, ceil_mode);
+}
+
+std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices(const at::Tensor& x, at::IntArrayRef kernel_size,
+                                                           at::IntArrayRef stride, at::IntArrayRef padding,
+                                                           at::IntArrayRef dilation, bool ceil_mode) {
+  static const auto op = handle<decltype(max_pool2d_with_indices)>("zoo::max_pool2d_with_indices");
+  return op.call(x, kernel_size, stride, padding, dilation, ceil_mode);
+}
+
+at::Tensor max_pool2d_backward(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& indices,
+                               at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                               at::IntArrayRef dilation, bool ceil_mode) {
+  static const auto op = handle<decltype(max_pool2d_backward)>("zoo::max_pool2d_backward");
+  return op.call(grad_y, x, indices, kernel_size, stride, padding, dilation, ceil_mode);
+}
+
 }  // namespace zoo::ops
 
 TORCH_LIBRARY(zoo, m) {
@@ -85,4 +105,16 @@ TORCH_LIBRARY(zoo, m) {
   m.def(
       "conv2d_backward(Tensor grad_y, Tensor x, Tensor weight, int[] stride, int[] padding, int[] dilation, "
       "bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
+  // Max pooling: without indices when no gradient is needed (inference, ONNX's MaxPool), with them (each
+  // output's argmax within its plane, as torch's max_pool2d_with_indices) for training and return_indices.
+  m.set_python_module("zoo.ops.max_pool");
+  m.def(
+      "max_pool2d(Tensor x, int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, bool ceil_mode) "
+      "-> Tensor");
+  m.def(
+      "max_pool2d_with_indices(Tensor x, int[2] kernel_size, int[2] stride, int[2] padding, int[2] dilation, "
+      "bool ceil_mode) -> (Tensor, Tensor)");
+  m.def(
+      "max_pool2d_backward(Tensor grad_y, Tensor x, Tensor indices, int[2] kernel_size, int[2] stride, "
+      "int[2] padding, int[2] dilation, bool ceil_mode) -> Tensor");
 }

@@ -41,4 +41,18 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> conv2d_backward(const at::Tensor&
                                                                at::IntArrayRef padding, at::IntArrayRef dilation,
                                                                std::array<bool, 3> output_mask);
 
+// 2-D max pooling of x (N, C, H, W), padding counting as -inf; the output size as torch computes it.
+at::Tensor max_pool2d(const at::Tensor& x, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                      at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode);
+
+// (y, indices): each output's argmax as an index into its (H, W) plane, int64, as torch's.
+std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices(const at::Tensor& x, at::IntArrayRef kernel_size,
+                                                           at::IntArrayRef stride, at::IntArrayRef padding,
+                                                           at::IntArrayRef dilation, bool ceil_mode);
+
+// dx: grad_y added at the indices (zero elsewhere); x gives the shape, dtype and device.
+at::Tensor max_pool2d_backward(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& indices,
+                               at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
+                               at::IntArrayRef dilation, bool ceil_mode);
+
 }  // namespace zoo::ops

@@ -1,11 +1,14 @@
 """ONNX translations of zoo's custom ops, for ``torch.onnx.export(dynamo=True, custom_translation_table=...)``.
 
-``zoo::conv2d`` becomes ``Conv`` and ``zoo::batch_norm_eval`` becomes
-``BatchNormalization``: standard ONNX operators only, so any runtime can load
+``zoo::conv2d`` becomes ``Conv``, ``zoo::batch_norm_eval``
+``BatchNormalization`` and ``zoo::max_pool2d`` ``MaxPool``: standard ONNX operators only, so any runtime can load
 the file. The functions are written against opset 18, the opset torch's own
 translations use; the exporter converts the whole graph to the requested opset.
 ``zoo::batch_norm_train`` (batch statistics) has no entry: an eval-mode model
 never calls it unless a BatchNorm layer has ``track_running_stats=False``.
+``zoo::max_pool2d_with_indices`` has none either: an eval-mode model calls it
+only from a pooling layer with ``return_indices=True`` (ONNX's indices count
+over the whole tensor, torch's within each plane).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from onnxscript import opset18 as op
 
 import zoo  # noqa: F401  (registers the zoo ops the table's keys name)
 
-__all__ = ["TRANSLATION_TABLE", "conv2d", "batch_norm_eval"]
+__all__ = ["TRANSLATION_TABLE", "conv2d", "batch_norm_eval", "max_pool2d"]
 
 
 def conv2d(x, weight, bias, stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int]):
@@ -38,8 +41,19 @@ def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float):
     return op.BatchNormalization(x, weight, bias, running_mean, running_var, epsilon=eps)
 
 
+def max_pool2d(x, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
+               ceil_mode: bool):
+    """``zoo::max_pool2d`` -> ONNX ``MaxPool`` (symmetric pads, padding counting as -inf as in torch)."""
+    pads = [*padding, *padding]
+    # onnxscript's MaxPool gives both outputs; the second (indices, optional in ONNX) is unused and pruned.
+    y, _ = op.MaxPool(x, kernel_shape=kernel_size, strides=stride, pads=pads, dilations=dilation,
+                      ceil_mode=int(ceil_mode))
+    return y
+
+
 # Keys must be the op overloads (.default): the bare op packet raises a TypeError in the exporter.
 TRANSLATION_TABLE: dict[Callable, Callable] = {
     torch.ops.zoo.conv2d.default: conv2d,
     torch.ops.zoo.batch_norm_eval.default: batch_norm_eval,
+    torch.ops.zoo.max_pool2d.default: max_pool2d,
 }

@@ -3,6 +3,8 @@
 Skipped without a GPU (and on builds without the CUDA kernels).
 """
 
+import random
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -103,6 +105,37 @@ def test_opcheck_cuda():
     torch.library.opcheck(torch.ops.zoo.batch_norm_train.default,
                           (x, gamma, beta, torch.zeros(3, device="cuda"), torch.ones(3, device="cuda"), 0.1, 1e-5))
     torch.library.opcheck(torch.ops.zoo.batch_norm_eval.default, (x, gamma, beta, torch.zeros(3, device="cuda"), torch.ones(3, device="cuda"), 1e-5))
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_max_pool2d_matches_torch_cuda(dtype):
+    from test_max_pool import has_empty_window, random_case
+
+    rng = random.Random(3)
+    checked = 0
+    for _ in range(150):
+        x, *args = random_case(rng, dtype, 24)
+        try:
+            expected, expected_indices = F.max_pool2d(x, *args, return_indices=True)  # torch's CPU kernel
+        except RuntimeError:
+            continue
+        xc = x.cuda().requires_grad_()
+        y, indices = zoo.ops.max_pool2d(xc, *args, return_indices=True)
+        torch.testing.assert_close(y.cpu(), expected, rtol=0, atol=0, equal_nan=True)
+        torch.testing.assert_close(indices.cpu(), expected_indices, rtol=0, atol=0)
+        with torch.no_grad():
+            torch.testing.assert_close(zoo.ops.max_pool2d(xc, *args).cpu(), expected, rtol=0, atol=0, equal_nan=True)
+        if has_empty_window(expected_indices, x):
+            continue
+        grad_y = torch.randn_like(expected)
+        (dx,) = torch.autograd.grad(y, xc, grad_y.cuda())
+        (expected_dx,) = torch.autograd.grad(F.max_pool2d(x.requires_grad_(), *args), x, grad_y)
+        torch.testing.assert_close(dx.cpu(), expected_dx)
+        checked += 1
+    assert checked > 50
+    x = torch.randn(2, 3, 7, 8, device="cuda", requires_grad=True)
+    torch.library.opcheck(torch.ops.zoo.max_pool2d.default, (x, [3, 3], [2, 2], [1, 1], [1, 1], True))
+    torch.library.opcheck(torch.ops.zoo.max_pool2d_with_indices.default, (x, [2, 2], [2, 2], [0, 0], [1, 1], False))
 
 
 def test_layers_move_to_cuda_unchanged():

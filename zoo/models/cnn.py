@@ -53,7 +53,7 @@ def _as_block(block: ConvBlock | Mapping) -> ConvBlock:
 class CNN(nn.Module):
     """Convolutional network: ``features`` (conv blocks) then ``classifier`` (a :class:`DNN`).
 
-    Convolutions are :class:`zoo.nn.Conv2d`; with ``batch_norm`` each conv is
+    Convolutions are :class:`zoo.nn.Conv2d`, pools :class:`zoo.nn.MaxPool2d`; with ``batch_norm`` each conv is
     followed by a :class:`zoo.nn.BatchNorm2d` (and each hidden head layer by a
     :class:`zoo.nn.BatchNorm1d`). With ``activation='maxout'`` each conv has
     ``pieces * channels`` outputs and the maximum is taken over the pieces.
@@ -97,7 +97,7 @@ class CNN(nn.Module):
             layers.append(make_activation(activation, alpha, pieces))
             height, width = (output_size(s, block.kernel, 1, block.padding, 1) for s in (height, width))
             if block.pool > 1:
-                layers.append(nn.MaxPool2d(block.pool))
+                layers.append(zoo.nn.MaxPool2d(block.pool))
                 height, width = height // block.pool, width // block.pool
             if height < 1 or width < 1:
                 raise ValueError(f"{block} shrinks a {tuple(input_size)} input to nothing; use a larger input or padding")

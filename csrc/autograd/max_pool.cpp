@@ -1,0 +1,73 @@
+// Autograd for zoo::max_pool2d and zoo::max_pool2d_with_indices: the forward
+// runs the device kernel below autograd and keeps the indices, the backward
+// calls zoo::max_pool2d_backward. When no gradient is needed, max_pool2d runs
+// the kernel that writes no indices, without an autograd node.
+#include "ops.h"
+
+#include <torch/autograd.h>
+#include <torch/csrc/autograd/functions/utils.h>
+#include <torch/library.h>
+
+#include <vector>
+
+namespace zoo::autograd {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+class MaxPool2d : public torch::autograd::Function<MaxPool2d> {
+ public:
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, at::IntArrayRef kernel_size,
+                               at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+                               bool ceil_mode) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    auto [y, indices] = ops::max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode);
+    ctx->save_for_backward({x, indices});
+    ctx->mark_non_differentiable({indices});
+    ctx->saved_data["kernel_size"] = kernel_size.vec();
+    ctx->saved_data["stride"] = stride.vec();
+    ctx->saved_data["padding"] = padding.vec();
+    ctx->saved_data["dilation"] = dilation.vec();
+    ctx->saved_data["ceil_mode"] = ceil_mode;
+    return {y, indices};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grads) {
+    const auto saved = ctx->get_saved_variables();
+    at::Tensor dx;
+    if (grads[0].defined())
+      dx = ops::max_pool2d_backward(grads[0], saved[0], saved[1], ctx->saved_data["kernel_size"].toIntVector(),
+                                    ctx->saved_data["stride"].toIntVector(), ctx->saved_data["padding"].toIntVector(),
+                                    ctx->saved_data["dilation"].toIntVector(), ctx->saved_data["ceil_mode"].toBool());
+    return {dx, at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor(), at::Tensor()};
+  }
+};
+
+at::Tensor max_pool2d(const at::Tensor& x, at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                      at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode) {
+  if (!torch::autograd::compute_requires_grad(x)) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    return ops::max_pool2d(x, kernel_size, stride, padding, dilation, ceil_mode);
+  }
+  return MaxPool2d::apply(x, kernel_size, stride, padding, dilation, ceil_mode)[0];
+}
+
+std::tuple<at::Tensor, at::Tensor> max_pool2d_with_indices(const at::Tensor& x, at::IntArrayRef kernel_size,
+                                                           at::IntArrayRef stride, at::IntArrayRef padding,
+                                                           at::IntArrayRef dilation, bool ceil_mode) {
+  if (!torch::autograd::compute_requires_grad(x)) {
+    at::AutoDispatchBelowADInplaceOrView below_autograd;
+    return ops::max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode);
+  }
+  const variable_list outputs = MaxPool2d::apply(x, kernel_size, stride, padding, dilation, ceil_mode);
+  return {outputs[0], outputs[1]};
+}
+
+}  // namespace
+}  // namespace zoo::autograd
+
+TORCH_LIBRARY_IMPL(zoo, Autograd, m) {
+  m.impl("max_pool2d", &zoo::autograd::max_pool2d);
+  m.impl("max_pool2d_with_indices", &zoo::autograd::max_pool2d_with_indices);
+}

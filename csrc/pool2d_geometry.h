@@ -1,0 +1,38 @@
+// The geometry of one 2-D max pooling, shared by the CPU and CUDA kernels.
+// Torch-free (plain C++17), so the CUDA kernel files can include it; checks.h
+// builds it from a tensor and the pooling arguments.
+#pragma once
+
+#include <cstdint>
+
+#include "conv2d_geometry.h"  // ZOO_HOST_DEVICE
+
+namespace zoo {
+
+struct Pool2dGeometry {
+  int64_t H, W;    // input size (per plane)
+  int64_t kh, kw;  // window size
+  int64_t sh, sw;  // stride
+  int64_t ph, pw;  // implicit -inf padding on each side
+  int64_t dh, dw;  // dilation
+  int64_t Ho, Wo;  // output size (floor or ceil mode, as torch computes it)
+
+  // Input rows [first, end) of output row oh's window, before skipping rows above the input (as torch
+  // clamps: the first valid row is first + a multiple of dh).
+  ZOO_HOST_DEVICE int64_t window_row(int64_t oh) const { return oh * sh - ph; }
+  ZOO_HOST_DEVICE int64_t window_col(int64_t ow) const { return ow * sw - pw; }
+};
+
+// torch's pooling_output_shape: floor (or, in ceil mode, ceiling) of the window count, where in ceil mode
+// the last window must start inside the input or its left padding.
+inline int64_t pool2d_output_size(int64_t size, int64_t kernel, int64_t stride, int64_t padding, int64_t dilation,
+                                  bool ceil_mode) {
+  const int64_t span = dilation * (kernel - 1) + 1;
+  const int64_t numerator = size + 2 * padding - span + (ceil_mode ? stride - 1 : 0);
+  const int64_t floor_div = numerator >= 0 ? numerator / stride : -((-numerator + stride - 1) / stride);
+  int64_t out = floor_div + 1;
+  if (ceil_mode && (out - 1) * stride >= size + padding) --out;
+  return out;
+}
+
+}  // namespace zoo
