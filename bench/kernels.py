@@ -3,7 +3,7 @@
 The layers are not kept by hand: each benchmarked model (every preset and the
 ``+bn`` variants of the MLP/CNN presets, see ``bench/common.py``) runs one
 small forward with hooks on its ``zoo.nn`` layers, which record each
-convolution's arguments and each layer's input shape; the batch dimension is
+convolution's or max-pool's arguments and each layer's input shape; the batch dimension is
 then set to the preset recipe's batch size and repeats are merged (the "used
 by" column names the models that run a shape). Batch norm is timed in training
 mode (batch statistics), as a training step runs it.
@@ -14,7 +14,8 @@ forward+backward (input, weight and bias gradients), as the median of
 round. Prints a table with both times, the speed-up (torch time / our time),
 GFLOP/s (convolution: 2·N·Cout·Ho·Wo·Cin·kh·kw forward, three times that
 forward + backward) or GB/s (batch norm: 2 x tensor bytes / time, the traffic
-of one read and one write; twice that backward), the geometric-mean speed-up,
+of one read and one write; twice that backward; max pooling: the input's bytes
+/ time, forward and forward + backward), the geometric-mean speed-up,
 and a 256 MB copy's bandwidth for scale. Each batch-norm forward is also timed
 against ``torch.Tensor.copy_`` of its input in the same rounds ("% of copy": the
 copy's time / ours, the fraction of the bandwidth a copy reached right then),
@@ -73,7 +74,7 @@ Pair = tuple[int, int]
 class Layer:
     """One benchmarked layer: its kind, input shape (batch first) and, for a convolution, its arguments."""
 
-    kind: str  # "conv", "BN1d" or "BN2d"
+    kind: str  # "conv", "pool" (max pooling), "BN1d" or "BN2d"
     shape: tuple[int, ...]
     out_channels: int = 0
     kernel: Pair = (1, 1)
@@ -81,24 +82,36 @@ class Layer:
     padding: Pair = (0, 0)
     dilation: Pair = (1, 1)
     bias: bool = True  # conv bias, or batch norm's affine weight and bias
+    ceil_mode: bool = False  # max pooling's
 
     @property
     def is_conv(self) -> bool:
-        """Whether the layer is a convolution (else batch norm)."""
+        """Whether the layer is a convolution."""
         return self.kind == "conv"
+
+    @property
+    def is_batch_norm(self) -> bool:
+        """Whether the layer is batch norm (BN1d or BN2d)."""
+        return self.kind.startswith("BN")
 
     @property
     def name(self) -> str:
         """A readable name, e.g. ``conv 3→192 k5 p2, 128x3x32x32`` or ``BN2d train 128x192x32x32``."""
         dims = "x".join(map(str, self.shape))
-        if not self.is_conv:
+        if self.is_batch_norm:
             return f"{self.kind} train {dims}"
-        parts = [f"conv {self.shape[1]}→{self.out_channels}", "k" + _pair_text(self.kernel)]
-        for letter, value, default in (("s", self.stride, 1), ("p", self.padding, 0), ("d", self.dilation, 1)):
+        if self.is_conv:
+            parts = [f"conv {self.shape[1]}→{self.out_channels}", "k" + _pair_text(self.kernel)]
+        else:
+            parts = ["maxpool", "k" + _pair_text(self.kernel)]
+        stride_default = 1 if self.is_conv else self.kernel[0]
+        for letter, value, default in (("s", self.stride, stride_default), ("p", self.padding, 0), ("d", self.dilation, 1)):
             if value != (default, default):
                 parts.append(letter + _pair_text(value))
-        if not self.bias:
+        if self.is_conv and not self.bias:
             parts.append("no bias")
+        if self.ceil_mode:
+            parts.append("ceil")
         return " ".join(parts) + f", {dims}"
 
     def output_hw(self) -> Pair:
@@ -133,12 +146,17 @@ def layer_of(module: nn.Module, shape: torch.Size) -> Layer:
     if isinstance(module, zoo.nn.Conv2d):
         return Layer("conv", tuple(shape), module.out_channels, tuple(module.kernel_size), tuple(module.stride),
                      conv_padding(module), tuple(module.dilation), module.bias is not None)
+    if isinstance(module, zoo.nn.MaxPool2d):
+        pair = torch.nn.modules.utils._pair
+        stride = module.stride if module.stride is not None else module.kernel_size
+        return Layer("pool", tuple(shape), kernel=pair(module.kernel_size), stride=pair(stride),
+                     padding=pair(module.padding), dilation=pair(module.dilation), ceil_mode=bool(module.ceil_mode))
     kind = "BN2d" if isinstance(module, zoo.nn.BatchNorm2d) else "BN1d"
     return Layer(kind, tuple(shape), bias=module.affine)
 
 
 def layers_of(variant: ModelVariant) -> list[Layer]:
-    """The conv and batch-norm layers ``variant`` runs at its recipe's batch size, in call order.
+    """The conv, max-pool and batch-norm layers ``variant`` runs at its recipe's batch size, in call order.
 
     Runs a batch of 2 through the model in eval mode with forward hooks on its
     zoo layers, then sets each recorded shape's batch dimension.
@@ -149,7 +167,7 @@ def layers_of(variant: ModelVariant) -> list[Layer]:
     def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         found.append(layer_of(module, inputs[0].shape).at_batch(variant.batch_size))
 
-    zoo_layers = (zoo.nn.Conv2d, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d)
+    zoo_layers = (zoo.nn.Conv2d, zoo.nn.MaxPool2d, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d)
     handles = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, zoo_layers)]
     with torch.no_grad():
         model(torch.zeros(variant.input_shape(2)))
@@ -159,14 +177,15 @@ def layers_of(variant: ModelVariant) -> list[Layer]:
 
 
 def preset_layers(variants: list[ModelVariant]) -> dict[Layer, list[str]]:
-    """Every distinct layer the variants run, convolutions first, each with the labels of the variants running it."""
+    """Every distinct layer the variants run, convolutions first, then pools, then batch norm, each with the labels of the variants running it."""
     users: dict[Layer, list[str]] = {}
     for variant in variants:
         for layer in layers_of(variant):
             labels = users.setdefault(layer, [])
             if variant.label not in labels:
                 labels.append(variant.label)
-    return dict(sorted(users.items(), key=lambda item: not item[0].is_conv))  # stable: call order within each kind
+    order = {"conv": 0, "pool": 1}
+    return dict(sorted(users.items(), key=lambda item: order.get(item[0].kind, 2)))  # stable: call order within each kind
 
 
 def rebatched(users: dict[Layer, list[str]], batch: int) -> dict[Layer, list[str]]:
@@ -209,6 +228,9 @@ def layer_functions(layer: Layer, device: torch.device, dtype: torch.dtype):
         ours = lambda: zoo.ops.conv2d(x, weight, bias, *args)  # noqa: E731
         theirs = lambda: F.conv2d(x, weight, bias, *args)  # noqa: E731
         return ours, theirs, tuple(t for t in (x, weight, bias) if t is not None)
+    if layer.kind == "pool":
+        args = (layer.kernel, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
+        return lambda: zoo.ops.max_pool2d(x, *args), lambda: F.max_pool2d(x, *args), (x,)
     channels = layer.shape[1]
     weight, bias = (tensor(channels).requires_grad_(), tensor(channels).requires_grad_()) if layer.bias else (None, None)
     stats = [torch.zeros(channels, device=device, dtype=dtype), torch.ones(channels, device=device, dtype=dtype)]
@@ -232,7 +254,7 @@ def measure(layer: Layer, device: torch.device, dtype: torch.dtype, rounds: int,
     """Times of one layer, forward and forward+backward, ours and torch's, and the work they do (FLOP or bytes)."""
     ours, theirs, leaves = layer_functions(layer, device, dtype)
     timed = {"ours": ours, "torch": theirs}
-    if not layer.is_conv:
+    if layer.is_batch_norm:
         # A copy of x, timed in the same rounds: what one read and one write of x cost right then.
         source, target = leaves[0].detach(), torch.empty_like(leaves[0])
         timed["copy"] = lambda: target.copy_(source)
@@ -249,6 +271,8 @@ def measure(layer: Layer, device: torch.device, dtype: torch.dtype, rounds: int,
         n, cin = layer.shape[:2]
         result["flop_fwd"] = 2.0 * n * layer.out_channels * math.prod(layer.output_hw()) * cin * math.prod(layer.kernel)
         result["flop_fwdbwd"] = 3 * result["flop_fwd"]  # dx and dW each cost one forward
+    elif layer.kind == "pool":
+        result["bytes"] = math.prod(layer.shape) * torch.finfo(dtype).bits / 8
     else:
         result["bytes"] = 2.0 * math.prod(layer.shape) * torch.finfo(dtype).bits / 8
         result["copy_fwd"] = forward["copy"]
@@ -264,10 +288,12 @@ def copy_bandwidth(device: torch.device, rounds: int) -> float:
 
 
 def rate(layer: Layer, r: dict[str, float], kind: str, side: str) -> str:
-    """GFLOP/s (convolution) or GB/s (batch norm) of one measurement."""
+    """GFLOP/s (convolution) or GB/s (batch norm, max pooling) of one measurement."""
     seconds = r[f"{side}_{kind}"]
     if layer.is_conv:
         return f"{r[f'flop_{kind}'] / seconds / 1e9:.0f} GFLOP/s"
+    if layer.kind == "pool":
+        return f"{r['bytes'] / seconds / 1e9:.1f} GB/s"  # the input, read once
     if kind == "fwd":
         return f"{r['bytes'] / seconds / 1e9:.1f} GB/s ({r['copy_fwd'] / seconds:.0%} of copy)"
     return f"{2 * r['bytes'] / seconds / 1e9:.1f} GB/s"  # backward reads x and dy, writes dx
@@ -317,7 +343,7 @@ def main() -> None:
         r = measure(layer, device, dtype, args.rounds, args.warmup)
         for kind in speedups:
             speedups[kind].append(r[f"torch_{kind}"] / r[f"ours_{kind}"])
-        if not layer.is_conv:
+        if layer.is_batch_norm:
             copy_fractions["all"].append(r["copy_fwd"] / r["ours_fwd"])
             if r["bytes"] / 2 >= LARGE_TENSOR_BYTES:
                 copy_fractions["large"].append(r["copy_fwd"] / r["ours_fwd"])

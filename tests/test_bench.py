@@ -81,14 +81,15 @@ def test_kernels_list_covers_every_preset() -> None:
         assert label in out, label
     assert "conv 96→192 k5 p2, 128x96x16x16" in out and "conv 96→192 k5 p2, 256x96x16x16" in out
     assert "BN2d train 128x192x32x32" in out and "BN1d train 100x50" in out
+    assert "maxpool k3 s2 p1, 128x96x32x32" in out
 
 
 def test_layers_of_records_shapes_at_the_recipe_batch() -> None:
     variant = next(v for v in model_variants() if v.label == "mnist_cnn_32_64")
     layers = kernels.layers_of(variant)
     assert [layer.name for layer in layers] == [
-        "conv 1→32 k3 p1, 128x1x28x28", "BN2d train 128x32x28x28",
-        "conv 32→64 k3 p1, 128x32x14x14", "BN2d train 128x64x14x14", "BN1d train 128x128",
+        "conv 1→32 k3 p1, 128x1x28x28", "BN2d train 128x32x28x28", "maxpool k2, 128x32x28x28",
+        "conv 32→64 k3 p1, 128x32x14x14", "BN2d train 128x64x14x14", "maxpool k2, 128x64x14x14", "BN1d train 128x128",
     ]
 
 

@@ -25,6 +25,7 @@ class MaxPool2d : public torch::autograd::Function<MaxPool2d> {
     auto [y, indices] = ops::max_pool2d_with_indices(x, kernel_size, stride, padding, dilation, ceil_mode);
     ctx->save_for_backward({x, indices});
     ctx->mark_non_differentiable({indices});
+    ctx->set_materialize_grads(false);  // no zero-filled gradient for the indices (or an unused y)
     ctx->saved_data["kernel_size"] = kernel_size.vec();
     ctx->saved_data["stride"] = stride.vec();
     ctx->saved_data["padding"] = padding.vec();
