@@ -19,6 +19,7 @@ import argparse
 import fnmatch
 import math
 import statistics
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ from torch import nn
 
 import zoo
 from zoo.data import dataset_info
+from zoo.train.allocator import keep_freed_memory
 
 # ---------------------------------------------------------------- timing
 
@@ -184,6 +186,19 @@ def add_common_arguments(parser: argparse.ArgumentParser, rounds: int) -> None:
                         help=f"timed rounds per measurement; the median is reported (default {rounds})")
     parser.add_argument("--warmup", type=int, default=2, help="untimed runs of each function first (default 2)")
     parser.add_argument("--markdown", action="store_true", help="print the table as markdown, for docs/benchmarks.md")
+
+
+def add_keep_freed_argument(parser: argparse.ArgumentParser) -> None:
+    """``--keep-freed-memory``: malloc keeps freed blocks for reuse, as zoo's training runs."""
+    parser.add_argument("--keep-freed-memory", action="store_true",
+                        help="have malloc keep freed blocks for reuse, as zoo's training does "
+                             "(zoo.train.allocator; ours and torch's run so)")
+
+
+def apply_keep_freed(keep: bool) -> None:
+    """Have malloc keep freed blocks when ``keep``; exit with a message where that does not apply."""
+    if keep and not keep_freed_memory():
+        sys.exit("--keep-freed-memory: not applicable here (needs Linux with glibc, ZOO_KEEP_FREED_MEMORY unset or 1)")
 
 
 def apply_threads(threads: int | None) -> None:

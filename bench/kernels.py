@@ -27,6 +27,7 @@ more (out of cache). On a GPU, times are CUDA-event times.
     python bench/kernels.py --only mnist_cnn_32_64  # the layers of one preset (names or shell patterns)
     python bench/kernels.py --only BN2d --max-layers 3
     python bench/kernels.py --device cuda --large --markdown   # GPU, plus every layer at batch 256
+    python bench/kernels.py --keep-freed-memory     # malloc keeping freed blocks, as zoo's training runs
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ from common import (  # noqa: E402
     ModelVariant,
     Table,
     add_common_arguments,
+    add_keep_freed_argument,
+    apply_keep_freed,
     apply_threads,
     geometric_mean,
     median_seconds,
@@ -306,6 +309,7 @@ def main() -> None:
     """Parse the options, find the layers, time them and print the table."""
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_arguments(parser, rounds=7)
+    add_keep_freed_argument(parser)
     parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--only", nargs="+", default=[], metavar="TEXT",
                         help="layers whose name contains TEXT ('BN2d', 'k5') or that a model matching TEXT runs "
@@ -318,6 +322,7 @@ def main() -> None:
 
     device, dtype = torch.device(args.device), getattr(torch, args.dtype)
     apply_threads(args.threads)
+    apply_keep_freed(args.keep_freed_memory)
     users = preset_layers(model_variants())
     if args.batch is not None:
         users = rebatched(users, args.batch)
@@ -330,8 +335,9 @@ def main() -> None:
         print("\n".join(f"{layer.name}  (used by {', '.join(labels)})" for layer, labels in users.items()))
         return
 
+    malloc_note = ", malloc keeping freed blocks" if args.keep_freed_memory else ""
     print(f"zoo kernels vs {run_description(device)}, {args.dtype}, median of {args.rounds}, "
-          f"{len(users)} layers of the zoo presets")
+          f"{len(users)} layers of the zoo presets{malloc_note}")
     print(f"reference copy bandwidth: {copy_bandwidth(device, args.rounds):.1f} GB/s (read + write)")
     header = ["layer", "fwd ours", "fwd torch", "fwd speed-up", "fwd+bwd ours", "fwd+bwd torch", "fwd+bwd speed-up",
               "ours rate fwd / fwd+bwd", "used by"]

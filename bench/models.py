@@ -66,6 +66,8 @@ from common import (  # noqa: E402
     ModelVariant,
     Table,
     add_common_arguments,
+    add_keep_freed_argument,
+    apply_keep_freed,
     apply_threads,
     geometric_mean,
     is_slow_on_cpu,
@@ -314,16 +316,13 @@ def main() -> None:
     parser.add_argument("--distinct", action="store_true",
                         help="skip presets whose architecture repeats an earlier one's (the _he twins: only init differs)")
     parser.add_argument("--no-memory", action="store_true", help="do not measure peak training memory")
-    parser.add_argument("--keep-freed-memory", action="store_true",
-                        help="have malloc keep freed blocks for reuse, as zoo's training does "
-                             "(zoo.train.allocator; both implementations run so)")
+    add_keep_freed_argument(parser)
     parser.add_argument("--list", action="store_true", help="list the selected presets and exit")
     args = parser.parse_args()
 
     device = torch.device(args.device)
     apply_threads(args.threads)
-    if args.keep_freed_memory and not keep_freed_memory():
-        sys.exit("--keep-freed-memory: not applicable here (needs Linux with glibc, ZOO_KEEP_FREED_MEMORY unset or 1)")
+    apply_keep_freed(args.keep_freed_memory)
     variants = select_variants(args.only, args.skip_slow, args.distinct, device)
     if not variants:
         sys.exit(f"no preset matches --only {' '.join(args.only)}; --list shows them")

@@ -29,7 +29,9 @@ def test_which_layers_take_it():
     assert algorithm((128, 5, 12, 12), (10, 5, 5, 5), stride=(2, 2)) == "im2col"
     assert algorithm((128, 5, 12, 12), (10, 5, 5, 5), dilation=(1, 2)) == "im2col"
     assert algorithm((128, 9, 12, 12), (10, 9, 3, 3)) == "im2col"  # more than 8 input channels
-    assert algorithm((128, 3, 32, 32), (192, 3, 5, 5), padding=(2, 2)) == "im2col"  # NIN's input layer: 192 outputs
+    assert algorithm((128, 3, 32, 32), (192, 3, 5, 5), padding=(2, 2)) == "direct"  # NIN's input layer
+    assert algorithm((128, 3, 32, 32), (384, 3, 5, 5), padding=(2, 2)) == "direct"  # nin_maxout's
+    assert algorithm((128, 3, 32, 32), (385, 3, 5, 5), padding=(2, 2)) == "im2col"  # wider than measured
 
 
 # (N, Cin, H, W, Cout, kernel, padding): output channels in one, two and four groups of
@@ -42,6 +44,7 @@ CASES = [
     (1, 2, 1, 1, 3, (1, 1), (0, 0)),
     (2, 1, 4, 4, 5, (4, 4), (0, 0)),
     (4, 4, 14, 14, 4, (3, 3), (1, 1)),
+    (2, 3, 11, 13, 200, (5, 5), (2, 2)),  # NIN-like first layer: 12 groups of 16 and a remainder
 ]
 
 

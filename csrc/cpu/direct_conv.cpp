@@ -15,7 +15,9 @@
 namespace zoo::cpu::direct {
 namespace {
 
-constexpr int64_t kMaxInputChannels = 8, kMaxOutputChannels = 64;
+// NIN's first layers (3->192, 3->384 k5) gain too: forward 13.6 -> 11.7 ms and forward + weight gradient
+// faster than im2col's (which made products of K = 75 rows), so the bound on outputs is the widest layer measured.
+constexpr int64_t kMaxInputChannels = 8, kMaxOutputChannels = 384;
 
 #if defined(__AVX512F__)
 

@@ -1,5 +1,5 @@
 // Direct float32 convolution for layers with few input channels (the presets'
-// first layers: 1->4, 1->5, 1->32, 4->4, 5->10), forward, weight gradient and
+// first layers: 1->4, 1->5, 1->32, 4->4, 5->10, NIN's 3->192 and 3->384), forward, weight gradient and
 // (up to 16 output channels) input gradient, on AVX-512.
 //
 // There im2col + GEMM spends its time writing the column matrix (K = C kh kw rows
@@ -23,7 +23,7 @@
 namespace zoo::cpu::direct {
 
 // Whether this kernel computes the layer: float32, an AVX-512 build, stride 1,
-// undilated, at most 8 input and 64 output channels.
+// undilated, at most 8 input and 384 output channels (measured up to NIN's 3->384 first layer).
 bool applies(const Conv2dGeometry& g, at::ScalarType dtype);
 
 // y (N, Cout, Ho, Wo), contiguous, = conv2d(x, weight) + bias (bias may be undefined).
