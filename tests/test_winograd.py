@@ -67,6 +67,9 @@ WINOGRAD_CASES = [
     (8, 16, 7, 6, 24, 5, (0, 1)),
     (4, 16, 5, 6, 16, 5, (4, 3)),
     (16, 96, 16, 16, 48, 5, (2, 2)),
+    # Planes of <= 64 values gathered whole (float32), with chunks that end inside an image.
+    (8, 16, 6, 6, 16, 3, (1, 1)),
+    (9, 16, 7, 7, 16, 5, (2, 2)),
 ]
 
 

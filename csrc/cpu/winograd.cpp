@@ -26,6 +26,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <optional>
 #include <type_traits>
 #include <utility>
 #include <vector>
@@ -214,6 +215,51 @@ inline void merge_row_pairs(const float* from, int64_t stride, int64_t cols, flo
                           _mm512_permutex2var_ps(even, high, odd));
 }
 
+// The taps of every tile of one image channel in one step, for planes of at most 64 values
+// whose tiles fit one block of 16 (the 7x7 and 8x8 layers, m = 2): tap (i, j) of tile
+// (th, tw), lane th * TW + tw, is plane[2 th + i - ph][2 tw + j - pw] (zero outside the
+// plane), one permute of the plane's four registers per position. Row by row, 2-4 values
+// per row and phase, the gather cost as much as the products there (64->64 at 7x7).
+template <int alpha>
+class PlaneTaps {
+ public:
+  static bool fits(int64_t H, int64_t W, int64_t TH, int64_t TW) { return H * W <= 64 && TH * TW <= 16; }
+
+  PlaneTaps(int64_t H, int64_t W, int64_t ph, int64_t pw, int64_t TH, int64_t TW) : values_(H * W) {
+    lanes_ = static_cast<__mmask16>((1u << (TH * TW)) - 1);
+    for (int p = 0; p < alpha * alpha; ++p) {
+      valid_[p] = high_[p] = 0;
+      for (int l = 0; l < 16; ++l) {
+        const int64_t r = 2 * (l / TW) + p / alpha - ph, c = 2 * (l % TW) + p % alpha - pw;
+        const bool inside = l < TH * TW && r >= 0 && r < H && c >= 0 && c < W;
+        index_[p][l] = inside ? static_cast<int32_t>(r * W + c) : 0;
+        valid_[p] |= static_cast<__mmask16>(inside ? 1u << l : 0);
+        high_[p] |= static_cast<__mmask16>(inside && r * W + c >= 32 ? 1u << l : 0);
+      }
+    }
+  }
+
+  // to[p * stride + l] for every position p and the image's lanes l.
+  void gather(const float* plane, float* to, int64_t stride) const {
+    __m512 v[4];
+    for (int q = 0; q < 4; ++q) {
+      const int64_t left = std::clamp<int64_t>(values_ - 16 * q, 0, 16);
+      v[q] = _mm512_maskz_loadu_ps(static_cast<__mmask16>((1u << left) - 1), plane + 16 * q);
+    }
+    for (int p = 0; p < alpha * alpha; ++p) {
+      const __m512i index = _mm512_load_si512(index_[p]);  // its low 5 bits pick within each 32-value half
+      const __m512 value = _mm512_mask_blend_ps(high_[p], _mm512_permutex2var_ps(v[0], index, v[1]),
+                                                _mm512_permutex2var_ps(v[2], index, v[3]));
+      _mm512_mask_storeu_ps(to + p * stride, lanes_, _mm512_maskz_mov_ps(valid_[p], value));
+    }
+  }
+
+ private:
+  int64_t values_;
+  alignas(64) int32_t index_[alpha * alpha][16];
+  __mmask16 valid_[alpha * alpha], high_[alpha * alpha], lanes_;
+};
+
 // Whether split_row_pairs serves rows of `count` tiles reading n columns each, padded by pad.
 template <int m, int n, typename T>
 constexpr bool row_pairs_fit(int64_t count, int64_t pad) {
@@ -280,10 +326,25 @@ template <typename F, typename T>
   std::vector<T> row(m * (TW - 1) + alpha);  // the input columns a row of tiles reads
   // taps[i * alpha + j][t]: input (i, j) of tile t
   std::vector<T> taps(alpha * alpha * padded);
+#if defined(__AVX512F__)
+  std::optional<PlaneTaps<alpha>> whole;  // small planes: every tile of an image at once
+  if constexpr (std::is_same_v<T, float> && m == 2)
+    if (PlaneTaps<alpha>::fits(H, W, tiling.TH, TW)) whole.emplace(H, W, ph, pw, tiling.TH, TW);
+#endif
   for (int64_t c = 0; c < C; ++c) {
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t n = u / tiling.TH, th = u % tiling.TH, t0 = (u - u0) * TW;
       const T* image = x + (n * C + c) * H * W;
+#if defined(__AVX512F__)
+      if constexpr (std::is_same_v<T, float> && m == 2) {
+        if (whole && th == 0 && u + tiling.TH <= u1) {  // the whole image lies in the chunk
+          if (c + 1 < C) prefetch_row(image + H * W, H * W);
+          whole->gather(image, taps.data() + t0, padded);
+          u += tiling.TH - 1;
+          continue;
+        }
+      }
+#endif
       for (int i = 0; i < alpha; ++i) {
         const int64_t r = m * th - ph + i;
         if (c + 1 < C && r >= 0 && r < H) prefetch_row(image + H * W + r * W, W);
