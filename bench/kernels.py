@@ -62,6 +62,7 @@ from common import (  # noqa: E402
 )
 
 import zoo  # noqa: E402
+from zoo.ops.checks import pair  # noqa: E402
 from zoo.ops.conv2d import output_size  # noqa: E402
 
 __all__ = ["Layer", "median_seconds", "preset_layers", "measure"]  # median_seconds: bench/onnx_runtime.py imports it here
@@ -107,9 +108,10 @@ class Layer:
             parts = [f"conv {self.shape[1]}→{self.out_channels}", "k" + _pair_text(self.kernel)]
         else:
             parts = ["maxpool", "k" + _pair_text(self.kernel)]
-        stride_default = 1 if self.is_conv else self.kernel[0]
-        for letter, value, default in (("s", self.stride, stride_default), ("p", self.padding, 0), ("d", self.dilation, 1)):
-            if value != (default, default):
+        stride_default = (1, 1) if self.is_conv else self.kernel  # a pool's stride defaults to its kernel
+        for letter, value, default in (("s", self.stride, stride_default), ("p", self.padding, (0, 0)),
+                                       ("d", self.dilation, (1, 1))):
+            if value != default:
                 parts.append(letter + _pair_text(value))
         if self.is_conv and not self.bias:
             parts.append("no bias")
@@ -149,11 +151,11 @@ def layer_of(module: nn.Module, shape: torch.Size) -> Layer:
     if isinstance(module, zoo.nn.Conv2d):
         return Layer("conv", tuple(shape), module.out_channels, tuple(module.kernel_size), tuple(module.stride),
                      conv_padding(module), tuple(module.dilation), module.bias is not None)
-    if isinstance(module, zoo.nn.MaxPool2d):
-        pair = torch.nn.modules.utils._pair
-        stride = module.stride if module.stride is not None else module.kernel_size
-        return Layer("pool", tuple(shape), kernel=pair(module.kernel_size), stride=pair(stride),
-                     padding=pair(module.padding), dilation=pair(module.dilation), ceil_mode=bool(module.ceil_mode))
+    if isinstance(module, zoo.nn.MaxPool2d):  # torch.nn.MaxPool2d has set a stride of None to kernel_size
+        kernel, stride, padding, dilation = (tuple(pair("bench", name, getattr(module, name)))
+                                             for name in ("kernel_size", "stride", "padding", "dilation"))
+        return Layer("pool", tuple(shape), kernel=kernel, stride=stride, padding=padding, dilation=dilation,
+                     ceil_mode=bool(module.ceil_mode))
     kind = "BN2d" if isinstance(module, zoo.nn.BatchNorm2d) else "BN1d"
     return Layer(kind, tuple(shape), bias=module.affine)
 

@@ -17,10 +17,23 @@ struct Pool2dGeometry {
   int64_t dh, dw;  // dilation
   int64_t Ho, Wo;  // output size (floor or ceil mode, as torch computes it)
 
-  // Input rows [first, end) of output row oh's window, before skipping rows above the input (as torch
-  // clamps: the first valid row is first + a multiple of dh).
-  ZOO_HOST_DEVICE int64_t window_row(int64_t oh) const { return oh * sh - ph; }
-  ZOO_HOST_DEVICE int64_t window_col(int64_t ow) const { return ow * sw - pw; }
+  // One dimension of an output's window as torch walks it: input positions first, first + dilation, ...
+  // below end. first is the window's start moved past the padding by whole dilation steps (and is torch's
+  // index before any value is read); end stops at the input's edge. first >= end for a window that holds no
+  // input value (an edge of ceil mode with dilation).
+  struct Range {
+    int64_t first, end;
+  };
+
+  ZOO_HOST_DEVICE static Range window(int64_t out, int64_t stride, int64_t pad, int64_t kernel, int64_t dilation,
+                                      int64_t size) {
+    const int64_t start = out * stride - pad, span_end = start + (kernel - 1) * dilation + 1;
+    int64_t first = start;
+    while (first < 0) first += dilation;
+    return {first, span_end < size ? span_end : size};
+  }
+  ZOO_HOST_DEVICE Range rows(int64_t oh) const { return window(oh, sh, ph, kh, dh, H); }
+  ZOO_HOST_DEVICE Range cols(int64_t ow) const { return window(ow, sw, pw, kw, dw, W); }
 };
 
 // torch's pooling_output_shape: floor (or, in ceil mode, ceiling) of the window count, where in ceil mode

@@ -22,15 +22,12 @@ __global__ void __launch_bounds__(kThreads)
   const int64_t total = planes * g.Ho * g.Wo;
   for (int64_t i = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
     const int64_t ow = i % g.Wo, oh = (i / g.Wo) % g.Ho, p = i / (g.Wo * g.Ho);
-    int64_t r = g.window_row(oh), c0 = g.window_col(ow);
-    const int64_t row_end = min(r + (g.kh - 1) * g.dh + 1, g.H), col_end = min(c0 + (g.kw - 1) * g.dw + 1, g.W);
-    while (r < 0) r += g.dh;  // torch's first window row and column inside the input
-    while (c0 < 0) c0 += g.dw;
+    const Pool2dGeometry::Range rows = g.rows(oh), cols = g.cols(ow);
     const scalar_t* plane = x + p * g.H * g.W;
     scalar_t best = -static_cast<scalar_t>(INFINITY);  // numeric_limits is host-only in device code
-    int64_t arg = r * g.W + c0;
-    for (; r < row_end; r += g.dh)
-      for (int64_t c = c0; c < col_end; c += g.dw) {
+    int64_t arg = rows.first * g.W + cols.first;
+    for (int64_t r = rows.first; r < rows.end; r += g.dh)
+      for (int64_t c = cols.first; c < cols.end; c += g.dw) {
         const scalar_t v = plane[r * g.W + c];
         if (v > best || v != v) {
           best = v;
