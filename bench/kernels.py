@@ -3,19 +3,19 @@
 The layers are not kept by hand: each benchmarked model (every preset and the
 ``+bn`` variants of the MLP/CNN presets, see ``bench/common.py``) runs one
 small forward with hooks on its ``zoo.nn`` layers, which record each
-convolution's or max-pool's arguments and each layer's input shape; the batch dimension is
+convolution's, max-pool's or dropout's arguments and each layer's input shape; the batch dimension is
 then set to the preset recipe's batch size and repeats are merged (the "used
-by" column names the models that run a shape). Batch norm is timed in training
-mode (batch statistics), as a training step runs it.
+by" column names the models that run a shape). Batch norm and dropout are timed
+in training mode (batch statistics, a fresh mask per call), as a training step runs them.
 
 Each layer is timed for ours and torch's in the same run, forward and
 forward+backward (input, weight and bias gradients), as the median of
 ``--rounds`` runs after warm-up, ours and torch's taking turns within each
 round. Prints a table with both times, the speed-up (torch time / our time),
 GFLOP/s (convolution: 2·N·Cout·Ho·Wo·Cin·kh·kw forward, three times that
-forward + backward) or GB/s (batch norm: 2 x tensor bytes / time, the traffic
-of one read and one write; twice that backward; max pooling: the input's bytes
-/ time, forward and forward + backward), the geometric-mean speed-up,
+forward + backward) or GB/s (batch norm and dropout: 2 x tensor bytes / time,
+the traffic of one read and one write; twice that backward; max pooling: the
+input's bytes / time, forward and forward + backward), the geometric-mean speed-up,
 and a 256 MB copy's bandwidth for scale. Each batch-norm forward is also timed
 against ``torch.Tensor.copy_`` of its input in the same rounds ("% of copy": the
 copy's time / ours, the fraction of the bandwidth a copy reached right then),
@@ -78,7 +78,7 @@ Pair = tuple[int, int]
 class Layer:
     """One benchmarked layer: its kind, input shape (batch first) and, for a convolution, its arguments."""
 
-    kind: str  # "conv", "pool" (max pooling), "BN1d" or "BN2d"
+    kind: str  # "conv", "pool" (max pooling), "dropout", "BN1d" or "BN2d"
     shape: tuple[int, ...]
     out_channels: int = 0
     kernel: Pair = (1, 1)
@@ -87,6 +87,7 @@ class Layer:
     dilation: Pair = (1, 1)
     bias: bool = True  # conv bias, or batch norm's affine weight and bias
     ceil_mode: bool = False  # max pooling's
+    p: float = 0.0  # dropout's rate
 
     @property
     def is_conv(self) -> bool:
@@ -104,6 +105,8 @@ class Layer:
         dims = "x".join(map(str, self.shape))
         if self.is_batch_norm:
             return f"{self.kind} train {dims}"
+        if self.kind == "dropout":
+            return f"dropout p{self.p:g}, {dims}"
         if self.is_conv:
             parts = [f"conv {self.shape[1]}→{self.out_channels}", "k" + _pair_text(self.kernel)]
         else:
@@ -156,15 +159,18 @@ def layer_of(module: nn.Module, shape: torch.Size) -> Layer:
                                              for name in ("kernel_size", "stride", "padding", "dilation"))
         return Layer("pool", tuple(shape), kernel=kernel, stride=stride, padding=padding, dilation=dilation,
                      ceil_mode=bool(module.ceil_mode))
+    if isinstance(module, zoo.nn.Dropout):
+        return Layer("dropout", tuple(shape), p=module.p)
     kind = "BN2d" if isinstance(module, zoo.nn.BatchNorm2d) else "BN1d"
     return Layer(kind, tuple(shape), bias=module.affine)
 
 
 def layers_of(variant: ModelVariant) -> list[Layer]:
-    """The conv, max-pool and batch-norm layers ``variant`` runs at its recipe's batch size, in call order.
+    """The conv, max-pool, dropout and batch-norm layers ``variant`` runs at its recipe's batch size, in call order.
 
-    Runs a batch of 2 through the model in eval mode with forward hooks on its
-    zoo layers, then sets each recorded shape's batch dimension.
+    Runs a batch of 2 through the model in eval mode (dropout's hook still sees
+    its input) with forward hooks on its zoo layers, then sets each recorded
+    shape's batch dimension.
     """
     model = variant.create().eval()
     found: list[Layer] = []
@@ -172,7 +178,7 @@ def layers_of(variant: ModelVariant) -> list[Layer]:
     def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         found.append(layer_of(module, inputs[0].shape).at_batch(variant.batch_size))
 
-    zoo_layers = (zoo.nn.Conv2d, zoo.nn.MaxPool2d, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d)
+    zoo_layers = (zoo.nn.Conv2d, zoo.nn.MaxPool2d, zoo.nn.Dropout, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d)
     handles = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, zoo_layers)]
     with torch.no_grad():
         model(torch.zeros(variant.input_shape(2)))
@@ -182,15 +188,15 @@ def layers_of(variant: ModelVariant) -> list[Layer]:
 
 
 def preset_layers(variants: list[ModelVariant]) -> dict[Layer, list[str]]:
-    """Every distinct layer the variants run, convolutions first, then pools, then batch norm, each with the labels of the variants running it."""
+    """Every distinct layer the variants run (convolutions, pools, dropout, then batch norm), each with the labels of the variants running it."""
     users: dict[Layer, list[str]] = {}
     for variant in variants:
         for layer in layers_of(variant):
             labels = users.setdefault(layer, [])
             if variant.label not in labels:
                 labels.append(variant.label)
-    order = {"conv": 0, "pool": 1}
-    return dict(sorted(users.items(), key=lambda item: order.get(item[0].kind, 2)))  # stable: call order within each kind
+    order = {"conv": 0, "pool": 1, "dropout": 2}
+    return dict(sorted(users.items(), key=lambda item: order.get(item[0].kind, 3)))  # stable: call order within each kind
 
 
 def rebatched(users: dict[Layer, list[str]], batch: int) -> dict[Layer, list[str]]:
@@ -236,6 +242,8 @@ def layer_functions(layer: Layer, device: torch.device, dtype: torch.dtype):
     if layer.kind == "pool":
         args = (layer.kernel, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
         return lambda: zoo.ops.max_pool2d(x, *args), lambda: F.max_pool2d(x, *args), (x,)
+    if layer.kind == "dropout":
+        return lambda: zoo.ops.dropout(x, layer.p), lambda: F.dropout(x, layer.p), (x,)
     channels = layer.shape[1]
     weight, bias = (tensor(channels).requires_grad_(), tensor(channels).requires_grad_()) if layer.bias else (None, None)
     stats = [torch.zeros(channels, device=device, dtype=dtype), torch.ones(channels, device=device, dtype=dtype)]
@@ -278,6 +286,8 @@ def measure(layer: Layer, device: torch.device, dtype: torch.dtype, rounds: int,
         result["flop_fwdbwd"] = 3 * result["flop_fwd"]  # dx and dW each cost one forward
     elif layer.kind == "pool":
         result["bytes"] = math.prod(layer.shape) * torch.finfo(dtype).bits / 8
+    elif layer.kind == "dropout":
+        result["bytes"] = 2.0 * math.prod(layer.shape) * torch.finfo(dtype).bits / 8
     else:
         result["bytes"] = 2.0 * math.prod(layer.shape) * torch.finfo(dtype).bits / 8
         result["copy_fwd"] = forward["copy"]
@@ -299,6 +309,8 @@ def rate(layer: Layer, r: dict[str, float], kind: str, side: str) -> str:
         return f"{r[f'flop_{kind}'] / seconds / 1e9:.0f} GFLOP/s"
     if layer.kind == "pool":
         return f"{r['bytes'] / seconds / 1e9:.1f} GB/s"  # the input, read once
+    if layer.kind == "dropout":  # x read, y written; the backward reads dy and writes dx
+        return f"{(1 if kind == 'fwd' else 2) * r['bytes'] / seconds / 1e9:.1f} GB/s"
     if kind == "fwd":
         return f"{r['bytes'] / seconds / 1e9:.1f} GB/s ({r['copy_fwd'] / seconds:.0%} of copy)"
     return f"{2 * r['bytes'] / seconds / 1e9:.1f} GB/s"  # backward reads x and dy, writes dx

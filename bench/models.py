@@ -105,6 +105,8 @@ def torch_layer(module: nn.Module) -> nn.Module | None:
     elif type(module) is zoo.nn.MaxPool2d:
         return nn.MaxPool2d(module.kernel_size, module.stride, module.padding, module.dilation, module.return_indices,
                             module.ceil_mode)
+    elif type(module) is zoo.nn.Dropout:
+        return nn.Dropout(module.p, module.inplace)
     else:
         return None
     reference = next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None)

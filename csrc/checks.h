@@ -301,4 +301,20 @@ inline Pool2dGeometry check_max_pool2d_backward(const at::Tensor& grad_y, const 
   return g;
 }
 
+// ---------------------------------------------------------------- dropout
+
+constexpr const char* kDropout = "zoo dropout";
+
+// x float32/float64 (any shape, empty included); p in [0, 1], refused as torch refuses it; seed a
+// one-element int64 tensor on x's device.
+inline void check_dropout(const at::Tensor& x, double p, const at::Tensor& seed) {
+  check_dtype(kDropout, x);
+  TORCH_CHECK_VALUE(p >= 0.0 && p <= 1.0, "dropout probability has to be between 0 and 1, but got ", p);
+  TORCH_CHECK_TYPE(seed.scalar_type() == at::kLong, kDropout, ": seed must be torch.int64, got ",
+                   dtype_name(seed.scalar_type()));
+  TORCH_CHECK_VALUE(seed.numel() == 1, kDropout, ": seed must hold one value, got shape ", seed.sizes());
+  TORCH_CHECK_VALUE(seed.device() == x.device(), kDropout, ": seed is on ", seed.device(), " but x is on ",
+                    x.device());
+}
+
 }  // namespace zoo::checks

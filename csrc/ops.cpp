@@ -76,6 +76,11 @@ at::Tensor max_pool2d_backward(const at::Tensor& grad_y, const at::Tensor& x, co
   return op.call(grad_y, x, indices, kernel_size, stride, padding, dilation, ceil_mode);
 }
 
+at::Tensor dropout(const at::Tensor& x, double p, const at::Tensor& seed) {
+  static const auto op = handle<decltype(dropout)>("zoo::dropout");
+  return op.call(x, p, seed);
+}
+
 }  // namespace zoo::ops
 
 TORCH_LIBRARY(zoo, m) {
@@ -117,4 +122,9 @@ TORCH_LIBRARY(zoo, m) {
   m.def(
       "max_pool2d_backward(Tensor grad_y, Tensor x, Tensor indices, int[2] kernel_size, int[2] stride, "
       "int[2] padding, int[2] dilation, bool ceil_mode) -> Tensor");
+  // Dropout with an explicit seed (a one-element int64 tensor on x's device): a pure function of its
+  // arguments, so tracing, opcheck and the backward (the same op on the gradient, same seed) see
+  // the same mask. Which elements are kept: csrc/dropout.h.
+  m.set_python_module("zoo.ops.dropout");
+  m.def("dropout(Tensor x, float p, Tensor seed) -> Tensor");
 }

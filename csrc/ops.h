@@ -55,4 +55,7 @@ at::Tensor max_pool2d_backward(const at::Tensor& grad_y, const at::Tensor& x, co
                                at::IntArrayRef kernel_size, at::IntArrayRef stride, at::IntArrayRef padding,
                                at::IntArrayRef dilation, bool ceil_mode);
 
+// Dropout of x with probability p, the mask drawn from `seed` (csrc/dropout.h); contiguous output.
+at::Tensor dropout(const at::Tensor& x, double p, const at::Tensor& seed);
+
 }  // namespace zoo::ops

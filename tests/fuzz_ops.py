@@ -240,7 +240,42 @@ def layers_match_torch(c, cout, kernel, stride, padding, dilation, padding_mode,
         assert torch.allclose(a.double(), r.double(), equal_nan=True), name
 
 
-PROPERTIES = [conv2d_matches_torch, batch_norm_matches_torch, layers_match_torch]
+@given(
+    shape=st.one_of(st.lists(st.integers(1, 5), max_size=4), st.sampled_from([[0], [2, 0, 3]])), dtype=dtypes,
+    kind=st.sampled_from(["contiguous", "channels_last", "strided"]),
+    p=st.one_of(st.floats(0.01, 0.99), st.sampled_from([0.0, 1.0, 0.5, -0.1, 1.5, math.nan, math.inf, 1, 0])),
+    training=st.booleans(), inplace=st.booleans(), special=st.booleans(),
+)
+def dropout_matches_torch(shape, dtype, kind, p, training, inplace, special):
+    """zoo.ops.dropout is F.dropout up to the mask: identity where torch returns its input, each element x * 0
+    or torch's x * (1 / (1 - p)), torch's shape, dtype and strides; or both refuse."""
+    base = torch.randn(tuple(shape), dtype=torch.float64) * 3
+    if special and base.numel():  # NaN, infinities and -0.0 at every third element
+        every_third = base.view(-1)[::3]
+        every_third.copy_(torch.tensor([math.nan, math.inf, -math.inf, -0.0]).repeat(every_third.numel())[: every_third.numel()])
+    x = layout(base, kind).to(dtype)
+    x_ours, x_ref = x.clone() if inplace else x, x.clone() if inplace else x
+    ours, our_error = call(lambda: zoo.ops.dropout(x_ours, p, training, inplace))
+    ref, ref_error = call(lambda: F.dropout(x_ref, p, training, inplace))
+    if ref_error is not None:
+        assert same_refusal(our_error, ref_error), (ref_error, our_error)
+        return
+    if dtype not in SUPPORTED and our_error is not None:
+        assert isinstance(our_error, TypeError) and training and p != 0 and x.numel(), our_error
+        return
+    assert our_error is None, (our_error, "torch accepted")
+    assert (ours is x_ours) == (ref is x_ref)
+    assert (ours.shape, ours.dtype, ours.stride()) == (ref.shape, ref.dtype, ref.stride())
+    if not training or p == 0 or x.numel() == 0:  # torch returns its input untouched
+        assert ours is x_ours and torch.equal(ours.nan_to_num(), x.nan_to_num())
+        return
+    kept = x * (torch.ones_like(x) / (1 - p)) if p < 1 else x * 0  # torch's mask arithmetic
+    dropped = x * 0
+    same = lambda a, b: (a == b) | (torch.isnan(a) & torch.isnan(b))  # noqa: E731
+    assert bool((same(ours, kept) | same(ours, dropped)).all()), (ours, x, p)
+
+
+PROPERTIES = [conv2d_matches_torch, batch_norm_matches_torch, layers_match_torch, dropout_matches_torch]
 
 
 def main() -> int:

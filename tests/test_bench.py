@@ -81,7 +81,7 @@ def test_kernels_list_covers_every_preset() -> None:
         assert label in out, label
     assert "conv 96→192 k5 p2, 128x96x16x16" in out and "conv 96→192 k5 p2, 256x96x16x16" in out
     assert "BN2d train 128x192x32x32" in out and "BN1d train 100x50" in out
-    assert "maxpool k3 s2 p1, 128x96x32x32" in out
+    assert "maxpool k3 s2 p1, 128x96x32x32" in out and "dropout p0.5, 128x96x16x16" in out
 
 
 def test_layers_of_records_shapes_at_the_recipe_batch() -> None:
@@ -90,6 +90,7 @@ def test_layers_of_records_shapes_at_the_recipe_batch() -> None:
     assert [layer.name for layer in layers] == [
         "conv 1→32 k3 p1, 128x1x28x28", "BN2d train 128x32x28x28", "maxpool k2, 128x32x28x28",
         "conv 32→64 k3 p1, 128x32x14x14", "BN2d train 128x64x14x14", "maxpool k2, 128x64x14x14", "BN1d train 128x128",
+        "dropout p0.5, 128x128",
     ]
 
 
@@ -101,7 +102,7 @@ def test_kernels_still_exports_median_seconds() -> None:
 def test_torch_twin_has_torch_layers_and_same_outputs(label: str) -> None:
     variant = next(v for v in model_variants() if v.label == label)
     pair = models.build_pair(variant, torch.device("cpu"))
-    zoo_layers = (zoo.nn.Conv2d, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d)
+    zoo_layers = (zoo.nn.Conv2d, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d, zoo.nn.MaxPool2d, zoo.nn.Dropout)
     assert any(isinstance(m, zoo_layers) for m in pair["ours"].modules())
     assert not any(isinstance(m, zoo_layers) for m in pair["torch"].modules())
     assert pair["ours"].state_dict().keys() == pair["torch"].state_dict().keys()

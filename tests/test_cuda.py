@@ -138,6 +138,25 @@ def test_max_pool2d_matches_torch_cuda(dtype):
     torch.library.opcheck(torch.ops.zoo.max_pool2d_with_indices.default, (x, [2, 2], [2, 2], [0, 0], [1, 1], False))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_dropout_draws_the_cpu_mask_cuda(dtype):
+    # One Philox stream for both devices: the same seed gives the same result, tails and p = 0 / 1 included.
+    for n, p in ((1, 0.5), (5, 0.3), (70001, 0.5), (1 << 20, 0.9), (4097, 1.0), (33, 0.0)):
+        x = torch.randn(n, dtype=dtype)
+        seed = torch.tensor(12345678901, dtype=torch.int64)
+        expected = torch.ops.zoo.dropout(x, p, seed)
+        got = torch.ops.zoo.dropout(x.cuda(), p, seed.cuda())
+        torch.testing.assert_close(got.cpu(), expected, rtol=0, atol=0)
+    x = torch.randn(3, 4, 5, device="cuda", dtype=dtype, requires_grad=True)
+    y = zoo.ops.dropout(x, 0.4)
+    dy = torch.randn_like(y)
+    (dx,) = torch.autograd.grad(y, x, dy)
+    torch.testing.assert_close(dx, dy * (y != 0) / 0.6)
+    torch.library.opcheck(torch.ops.zoo.dropout.default, (x, 0.25, torch.tensor(7, device="cuda")))
+    with pytest.raises(ValueError, match="seed is on cpu but x is on cuda"):
+        torch.ops.zoo.dropout(x, 0.5, torch.tensor(7))
+
+
 def test_layers_move_to_cuda_unchanged():
     net = torch.nn.Sequential(zoo.nn.Conv2d(1, 4, 3, padding=1), zoo.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 6), zoo.nn.BatchNorm1d(6))
     ref = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3, padding=1), torch.nn.BatchNorm2d(4), torch.nn.ReLU(), torch.nn.Flatten(), torch.nn.Linear(4 * 8 * 8, 6), torch.nn.BatchNorm1d(6))

@@ -20,7 +20,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 CUDA_DIR = ROOT / "csrc" / "cuda"
 KERNEL_SOURCES = sorted(CUDA_DIR.glob("*.cu"))
 HOST_SOURCES = sorted(CUDA_DIR.glob("*.cpp"))
-PUBLIC_HEADERS = ["batch_norm_kernels.cuh", "conv2d_kernels.cuh"]
+PUBLIC_HEADERS = sorted(p.name for p in CUDA_DIR.glob("*_kernels.cuh"))
 TIMEOUT_S = 300
 
 

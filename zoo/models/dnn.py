@@ -28,7 +28,7 @@ class DNN(nn.Sequential):
         pieces: maxout pieces.
         batch_norm: a :class:`zoo.nn.BatchNorm1d` after each hidden Linear (before the activation).
         dropout_input: dropout rate on the (flattened) input.
-        dropout_hidden: dropout rate after each hidden activation.
+        dropout_hidden: dropout rate after each hidden activation (dropout is :class:`zoo.nn.Dropout`).
         init: ``'default'`` (torch), ``'he'`` or ``'normal'`` (N(0, init_std^2)).
         init_std: sigma for ``init='normal'``.
     """
@@ -52,7 +52,7 @@ class DNN(nn.Sequential):
         factor = width_factor(activation, pieces)
         layers: list[nn.Module] = [nn.Flatten()]
         if dropout_input > 0:
-            layers.append(nn.Dropout(dropout_input))
+            layers.append(zoo.nn.Dropout(dropout_input))
         width_in = in_features
         for width in hidden:
             layers.append(nn.Linear(width_in, width * factor))
@@ -60,7 +60,7 @@ class DNN(nn.Sequential):
                 layers.append(zoo.nn.BatchNorm1d(width * factor))
             layers.append(make_activation(activation, alpha, pieces))
             if dropout_hidden > 0:
-                layers.append(nn.Dropout(dropout_hidden))
+                layers.append(zoo.nn.Dropout(dropout_hidden))
             width_in = width
         layers.append(nn.Linear(width_in, num_classes))
         super().__init__(*layers)

@@ -34,7 +34,8 @@ class NIN(nn.Module):
     the last is followed by [BatchNorm2d] and the activation; the last 1x1 conv
     gives the class maps directly (no BN, no activation), and their spatial
     average is the logits. Any input size works thanks to the global pool.
-    Convs are :class:`zoo.nn.Conv2d`, batch norm :class:`zoo.nn.BatchNorm2d`, pools :class:`zoo.nn.MaxPool2d`;
+    Convs are :class:`zoo.nn.Conv2d`, batch norm :class:`zoo.nn.BatchNorm2d`, pools :class:`zoo.nn.MaxPool2d`,
+    dropout :class:`zoo.nn.Dropout`;
     with ``activation='maxout'`` each conv but the last has ``pieces`` times
     more outputs and the maximum is taken over the pieces.
 
@@ -78,7 +79,7 @@ class NIN(nn.Module):
                 layers.append(make_activation(activation, alpha, pieces))
                 channels = out
             if index < len(_BLOCKS) - 1:
-                layers += [zoo.nn.MaxPool2d(3, stride=2, padding=1), nn.Dropout(dropout)]
+                layers += [zoo.nn.MaxPool2d(3, stride=2, padding=1), zoo.nn.Dropout(dropout)]
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
         self.net = nn.Sequential(*layers)
         init_weights(self, init, init_std)

@@ -2,7 +2,8 @@
 
 from zoo.nn.batch_norm import BatchNorm1d, BatchNorm2d
 from zoo.nn.conv import Conv2d
+from zoo.nn.dropout import Dropout
 from zoo.nn.pool import MaxPool2d
 from zoo.nn.sync_batch_norm import SyncBatchNorm
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "Conv2d", "MaxPool2d", "SyncBatchNorm"]
+__all__ = ["BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout", "MaxPool2d", "SyncBatchNorm"]

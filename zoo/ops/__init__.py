@@ -10,6 +10,7 @@ from zoo.ops.batch_norm import (
     batch_norm_train,
 )
 from zoo.ops.conv2d import conv2d, conv2d_backward, conv2d_op
+from zoo.ops.dropout import dropout, dropout_op
 from zoo.ops.max_pool import max_pool2d, max_pool2d_backward, max_pool2d_op, max_pool2d_with_indices_op
 from zoo.ops.sync_batch_norm import sync_batch_norm
 
@@ -24,6 +25,8 @@ __all__ = [
     "conv2d",
     "conv2d_backward",
     "conv2d_op",
+    "dropout",
+    "dropout_op",
     "max_pool2d",
     "max_pool2d_backward",
     "max_pool2d_op",
