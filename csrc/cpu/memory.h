@@ -52,8 +52,10 @@ class OutputBlockCache {
   void* take(size_t bytes) {
     {
       std::lock_guard<std::mutex> lock(mutex_);
-      auto it = idle_.find(bytes);
-      if (it != idle_.end()) {
+      // The block of this size freed last: the likeliest to be still in cache (multimap keeps
+      // equal keys in insertion order, and find() would return the oldest).
+      auto it = idle_.upper_bound(bytes);
+      if (it != idle_.begin() && (--it)->first == bytes) {
         void* block = it->second;
         idle_.erase(it);
         idle_bytes_ -= bytes;
