@@ -134,6 +134,12 @@ def test_inplace_writes_the_input_like_torch():
     assert out is x
     assert torch.equal(x == 0, (out == 0))
     torch.testing.assert_close(x[x != 0], original[x != 0] * 2, rtol=0, atol=0)
+    # On a non-leaf the gradient flows through the write, as through torch's in-place dropout.
+    w = torch.randn(100, requires_grad=True)
+    hidden = w * 3
+    out = zoo.ops.dropout(hidden, 0.5, inplace=True)
+    out.sum().backward()
+    torch.testing.assert_close(w.grad, 3 * (out != 0) * torch.tensor(2.0), rtol=0, atol=0)
     leaf = torch.randn(4, requires_grad=True)
     with pytest.raises(RuntimeError, match="in-place"):
         zoo.ops.dropout(leaf, 0.5, inplace=True)
