@@ -1,9 +1,9 @@
 // CPU dropout: y = x * (kept ? 1 / (1 - p) : 0), element i kept as csrc/dropout.h says.
 //
 // The Philox blocks are computed kBlocks at a time in a loop the compiler vectorises
-// (32x32 -> 64-bit multiplies, xors and adds: AVX-512 runs 16 blocks per instruction),
+// (32x32 -> 64-bit multiplies, xors and adds; with AVX-512, 8 blocks per instruction),
 // then applied to the 4 * kBlocks elements they cover. torch's CPU dropout draws one
-// Bernoulli number at a time from its generator, on one thread.
+// Bernoulli number at a time from its generator (aten::bernoulli_).
 #include "checks.h"
 #include "cpu/memory.h"
 #include "dropout.h"
