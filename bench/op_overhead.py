@@ -1,7 +1,8 @@
 """Per-call overhead of zoo's ops on tiny inputs, where the kernels' own work is negligible.
 
-Times ``zoo.ops.batch_norm`` (a small BN1d) and ``zoo.ops.conv2d`` (a small conv)
-forward, and forward + backward, and as inference calls them (eval mode under
+Times ``zoo.ops.batch_norm`` (a small BN1d), ``zoo.ops.conv2d`` (a small conv)
+and ``zoo.ops.dropout`` (seed drawn from torch's generator included) forward, and
+forward + backward, and as inference calls them (eval mode under
 ``torch.no_grad()``, batch 1), against ``torch.nn.functional``'s on the same
 tensors, in one run: each sample is a loop of calls, ours and torch's take
 turns, and the table shows medians in microseconds per call. What is left
@@ -33,7 +34,8 @@ def per_call_us(pair: tuple[Callable[[], object], Callable[[], object]], samples
 
 
 def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
-    """(name, ours, torch's) for the forward, forward+backward and no-grad inference of a small BN1d and conv."""
+    """(name, ours, torch's) for the forward, forward+backward and no-grad inference of a small BN1d and conv,
+    and a training dropout."""
     x = torch.randn(8, 16, requires_grad=True)
     w, b = torch.ones(16, requires_grad=True), torch.zeros(16, requires_grad=True)
     rm, rv = torch.zeros(16), torch.ones(16)
@@ -59,11 +61,15 @@ def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
     bn_torch = lambda: F.batch_norm(x, rm, rv, w, b, training=True)  # noqa: E731
     conv_ours = lambda: zoo.ops.conv2d(img, cw, cb, 1, 1)  # noqa: E731
     conv_torch = lambda: F.conv2d(img, cw, cb, 1, 1)  # noqa: E731
+    drop_ours = lambda: zoo.ops.dropout(x, 0.5)  # noqa: E731
+    drop_torch = lambda: F.dropout(x, 0.5)  # noqa: E731
     return [
         ("BN1d train (8, 16) forward", bn_ours, bn_torch),
         ("BN1d train (8, 16) forward+backward", backward(bn_ours), backward(bn_torch)),
         ("conv 1→4 k3 p1 (2, 1, 8, 8) forward", conv_ours, conv_torch),
         ("conv 1→4 k3 p1 (2, 1, 8, 8) forward+backward", backward(conv_ours), backward(conv_torch)),
+        ("dropout p0.5 (8, 16) forward", drop_ours, drop_torch),
+        ("dropout p0.5 (8, 16) forward+backward", backward(drop_ours), backward(drop_torch)),
         ("BN1d eval (1, 1024) forward, no_grad", without_grad(lambda: zoo.ops.batch_norm(row, erm, erv, ew, eb)),
          without_grad(lambda: F.batch_norm(row, erm, erv, ew, eb))),
         ("conv 1→4 k3 p1 (1, 1, 8, 8) forward, no_grad", without_grad(lambda: zoo.ops.conv2d(one, cw, cb, 1, 1)),
