@@ -16,6 +16,7 @@
 #include "cpu/im2col.h"
 #include "cpu/memory.h"
 #include "cpu/parallel.h"
+#include "cpu/prefetch.h"
 #include "cpu/winograd_matrices.h"
 
 #if defined(__AVX512F__)
@@ -99,18 +100,6 @@ void load_row(const T* plane, int64_t rows, int64_t cols, int64_t r, int64_t pad
   std::copy(plane + r * cols + valid.first + valid.offset, plane + r * cols + valid.last + valid.offset,
             row + valid.first);
   std::fill_n(row + valid.last, width - valid.last, T(0));
-}
-
-// Asks for the cache lines of a row of `count` values that a later step reads: the
-// transforms take one channel's rows of several images at a time, a pattern of short
-// far-apart reads the hardware prefetchers do not follow (measured: the loads of the
-// rows were most of an input transform's time before).
-template <typename T>
-inline void prefetch_row(const T* row, int64_t count) {
-  const char* begin = reinterpret_cast<const char*>(row);
-  const char* end = reinterpret_cast<const char*>(row + count);
-  for (const char* line = begin; line < end; line += 64) __builtin_prefetch(line);
-  __builtin_prefetch(end - 1);
 }
 
 // body(std::integral_constant<int, i>) for i = 0 .. n-1, expanded at compile time.
@@ -338,7 +327,7 @@ template <typename F, typename T>
 #if defined(__AVX512F__)
       if constexpr (std::is_same_v<T, float> && m == 2) {
         if (whole && th == 0 && u + tiling.TH <= u1) {  // the whole image lies in the chunk
-          if (c + 1 < C) prefetch_row(image + H * W, H * W);
+          if (c + 1 < C) prefetch_values(image + H * W, H * W);
           whole->gather(image, taps.data() + t0, padded);
           u += tiling.TH - 1;
           continue;
@@ -347,7 +336,7 @@ template <typename F, typename T>
 #endif
       for (int i = 0; i < alpha; ++i) {
         const int64_t r = m * th - ph + i;
-        if (c + 1 < C && r >= 0 && r < H) prefetch_row(image + H * W + r * W, W);
+        if (c + 1 < C && r >= 0 && r < H) prefetch_values(image + H * W + r * W, W);
         gather_tile_columns<m, alpha>(image, H, W, r, pw, TW, padded, row.data(), taps.data() + i * alpha * padded + t0);
       }
     }
@@ -449,7 +438,7 @@ template <typename F, typename T>
       const T* image = dy + (n * Cout + co) * Ho * Wo;
       for (int i = 0; i < m; ++i) {
         const int64_t r = m * th + i;
-        if (co + 1 < Cout && r < Ho) prefetch_row(image + Ho * Wo + r * Wo, Wo);
+        if (co + 1 < Cout && r < Ho) prefetch_values(image + Ho * Wo + r * Wo, Wo);
         gather_tile_columns<m, m>(image, Ho, Wo, r, 0, TW, padded, row.data(), grads.data() + i * m * padded + t0);
       }
     }
