@@ -24,10 +24,9 @@ constexpr int64_t kBatchesPerTask = 1024;      // 64 Ki elements per parallel ta
 
 template <typename scalar_t>
 void dropout_kernel(const scalar_t* x, scalar_t* y, int64_t n, uint64_t seed, double p) {
-  const uint64_t threshold = dropout::keep_threshold(p);
-  // keep = word <= last, in 32 bits; with p = 1 (threshold 0) every word passes but the factor is 0.
-  const auto last = static_cast<uint32_t>(threshold - 1);
-  const scalar_t kept = threshold == 0 ? scalar_t(0) : dropout::keep_scale<scalar_t>(p);
+  const dropout::KeepRule<scalar_t> rule = dropout::keep_rule<scalar_t>(p);
+  const uint32_t last = rule.last;
+  const scalar_t kept = rule.factor;
   const int64_t batches = (n + 4 * kBlocks - 1) / (4 * kBlocks);
   at::parallel_for(0, batches, kBatchesPerTask, [=](int64_t begin, int64_t end) {  // by value: no aliasing with y
     alignas(64) uint32_t words[4 * kBlocks];  // word t is element first + t's

@@ -21,12 +21,11 @@ at::Tensor dropout(const at::Tensor& x, double p, const at::Tensor& seed_in) {
   const at::Tensor input = x.contiguous(), seed = seed_in.contiguous();
   at::Tensor y = at::empty(input.sizes(), input.options());
   if (y.numel() == 0) return y;
-  const uint64_t threshold = zoo::dropout::keep_threshold(p);
-  const auto last = static_cast<uint32_t>(threshold - 1);  // with p = 1 every word passes, but the scale is 0
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_dropout_cuda", [&] {
-    const scalar_t scale = threshold == 0 ? scalar_t(0) : zoo::dropout::keep_scale<scalar_t>(p);
+    const zoo::dropout::KeepRule<scalar_t> rule = zoo::dropout::keep_rule<scalar_t>(p);
     kernels::dropout<scalar_t>(input.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), input.numel(),
-                               seed.const_data_ptr<int64_t>(), last, scale, c10::cuda::getCurrentCUDAStream());
+                               seed.const_data_ptr<int64_t>(), rule.last, rule.factor,
+                               c10::cuda::getCurrentCUDAStream());
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return y;
