@@ -88,6 +88,7 @@ class Layer:
     bias: bool = True  # conv bias, or batch norm's affine weight and bias
     ceil_mode: bool = False  # max pooling's
     p: float = 0.0  # dropout's rate
+    relu: bool = False  # batch norm with the fused ReLU (zoo.nn.BatchNormReLU*d), against torch's BN then ReLU
 
     @property
     def is_conv(self) -> bool:
@@ -104,7 +105,7 @@ class Layer:
         """A readable name, e.g. ``conv 3→192 k5 p2, 128x3x32x32`` or ``BN2d train 128x192x32x32``."""
         dims = "x".join(map(str, self.shape))
         if self.is_batch_norm:
-            return f"{self.kind} train {dims}"
+            return f"{self.kind}{'+ReLU' if self.relu else ''} train {dims}"
         if self.kind == "dropout":
             return f"dropout p{self.p:g}, {dims}"
         if self.is_conv:
@@ -162,7 +163,7 @@ def layer_of(module: nn.Module, shape: torch.Size) -> Layer:
     if isinstance(module, zoo.nn.Dropout):
         return Layer("dropout", tuple(shape), p=module.p)
     kind = "BN2d" if isinstance(module, zoo.nn.BatchNorm2d) else "BN1d"
-    return Layer(kind, tuple(shape), bias=module.affine)
+    return Layer(kind, tuple(shape), bias=module.affine, relu=module.fused_relu)
 
 
 def layers_of(variant: ModelVariant) -> list[Layer]:
@@ -247,8 +248,12 @@ def layer_functions(layer: Layer, device: torch.device, dtype: torch.dtype):
     channels = layer.shape[1]
     weight, bias = (tensor(channels).requires_grad_(), tensor(channels).requires_grad_()) if layer.bias else (None, None)
     stats = [torch.zeros(channels, device=device, dtype=dtype), torch.ones(channels, device=device, dtype=dtype)]
-    ours = lambda: zoo.ops.batch_norm(x, *stats, weight, bias, training=True)  # noqa: E731
-    theirs = lambda: F.batch_norm(x, *stats, weight, bias, training=True)  # noqa: E731
+    if layer.relu:
+        ours = lambda: zoo.ops.batch_norm_relu(x, *stats, weight, bias, training=True)  # noqa: E731
+        theirs = lambda: F.relu(F.batch_norm(x, *stats, weight, bias, training=True))  # noqa: E731
+    else:
+        ours = lambda: zoo.ops.batch_norm(x, *stats, weight, bias, training=True)  # noqa: E731
+        theirs = lambda: F.batch_norm(x, *stats, weight, bias, training=True)  # noqa: E731
     return ours, theirs, tuple(t for t in (x, weight, bias) if t is not None)
 
 

@@ -92,6 +92,28 @@ MiB = 2**20
 # ---------------------------------------------------------------- the torch twin
 
 
+class TorchBatchNormReLU1d(nn.BatchNorm1d):
+    """torch's BatchNorm1d then torch's ReLU, as one module with BatchNorm1d's state_dict keys (the twin of zoo's)."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """relu(batch_norm(input)), each by torch."""
+        return F.relu(super().forward(input))
+
+
+class TorchBatchNormReLU2d(nn.BatchNorm2d):
+    """torch's BatchNorm2d then torch's ReLU, as one module with BatchNorm2d's state_dict keys (the twin of zoo's)."""
+
+    def forward(self, input: torch.Tensor) -> torch.Tensor:
+        """relu(batch_norm(input)), each by torch."""
+        return F.relu(super().forward(input))
+
+
+_TORCH_BATCH_NORM = {
+    zoo.nn.BatchNorm1d: nn.BatchNorm1d, zoo.nn.BatchNorm2d: nn.BatchNorm2d,
+    zoo.nn.BatchNormReLU1d: TorchBatchNormReLU1d, zoo.nn.BatchNormReLU2d: TorchBatchNormReLU2d,
+}
+
+
 def torch_layer(module: nn.Module) -> nn.Module | None:
     """torch.nn's layer built with the same constructor arguments as zoo layer ``module``; None for other modules."""
     if type(module) is zoo.nn.Conv2d:
@@ -99,9 +121,9 @@ def torch_layer(module: nn.Module) -> nn.Module | None:
             module.in_channels, module.out_channels, module.kernel_size, module.stride, module.padding,
             module.dilation, module.groups, module.bias is not None, module.padding_mode,
         )
-    elif type(module) in (zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d):
-        torch_class = nn.BatchNorm1d if type(module) is zoo.nn.BatchNorm1d else nn.BatchNorm2d
-        layer = torch_class(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+    elif type(module) in _TORCH_BATCH_NORM:
+        layer = _TORCH_BATCH_NORM[type(module)](module.num_features, module.eps, module.momentum, module.affine,
+                                                module.track_running_stats)
     elif type(module) is zoo.nn.MaxPool2d:
         return nn.MaxPool2d(module.kernel_size, module.stride, module.padding, module.dilation, module.return_indices,
                             module.ceil_mode)

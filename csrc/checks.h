@@ -101,6 +101,14 @@ inline void check_bn_backward(const at::Tensor& grad_y, const at::Tensor& x, con
   check_bn_channel_vector(invstd, x, "invstd");
 }
 
+// batch_norm_backward's fused-ReLU arguments: the bias recomputes ReLU's mask with the training
+// forward's own arithmetic, which eval's forward (running statistics) does not share.
+inline void check_bn_backward_relu(const at::Tensor& x, const std::optional<at::Tensor>& bias, bool train, bool relu) {
+  check_bn_optional_channel_vector(bias, x, "bias");
+  TORCH_CHECK_VALUE(!relu || train, kBatchNorm, ": the fused ReLU's backward needs train=True (the training forward's "
+                    "statistics)");
+}
+
 // The split batch norm of synchronized (multi-process) training: batch_norm_stats (local
 // statistics), batch_norm_backward_reduce (local gradient sums) and batch_norm_backward_elemt
 // (dx from sums reduced over every process, whose values per channel number `count`).

@@ -1,7 +1,7 @@
 """ONNX translations of zoo's custom ops, for ``torch.onnx.export(dynamo=True, custom_translation_table=...)``.
 
 ``zoo::conv2d`` becomes ``Conv``, ``zoo::batch_norm_eval``
-``BatchNormalization`` and ``zoo::max_pool2d`` ``MaxPool``: standard ONNX operators only, so any runtime can load
+``BatchNormalization`` (and ``Relu`` after it for the fused ReLU) and ``zoo::max_pool2d`` ``MaxPool``: standard ONNX operators only, so any runtime can load
 the file. The functions are written against opset 18, the opset torch's own
 translations use; the exporter converts the whole graph to the requested opset.
 ``zoo::batch_norm_train`` (batch statistics) has no entry: an eval-mode model
@@ -31,14 +31,15 @@ def conv2d(x, weight, bias, stride: Sequence[int], padding: Sequence[int], dilat
     return op.Conv(x, weight, bias, strides=stride, pads=pads, dilations=dilation)
 
 
-def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float):
-    """``zoo::batch_norm_eval`` -> ONNX ``BatchNormalization`` (inference form, one output)."""
+def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float, relu: bool = False):
+    """``zoo::batch_norm_eval`` -> ONNX ``BatchNormalization`` (inference form, one output), then ``Relu`` when fused."""
     # ONNX needs scale and bias; a layer with affine=False has neither: use 1 and 0.
     if weight is None:
         weight = op.Expand(op.CastLike(1.0, running_mean), op.Shape(running_mean))
     if bias is None:
         bias = op.Expand(op.CastLike(0.0, running_mean), op.Shape(running_mean))
-    return op.BatchNormalization(x, weight, bias, running_mean, running_var, epsilon=eps)
+    y = op.BatchNormalization(x, weight, bias, running_mean, running_var, epsilon=eps)
+    return op.Relu(y) if relu else y
 
 
 def max_pool2d(x, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],

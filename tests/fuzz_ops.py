@@ -168,10 +168,17 @@ def conv2d_matches_torch(n, c, h, w_, cout, kh, kw, dtype, bias, kind, stride, p
     ),
     dtype=dtypes, training=st.booleans(), affine=st.booleans(), running=st.booleans(),
     momentum=st.sampled_from([0.1, 0.0, 1.0, 0.7]), eps=st.sampled_from([1e-5, 1e-3, 0.0, -1.0]),
-    kind=st.sampled_from(["contiguous", "channels_last", "strided"]),
+    kind=st.sampled_from(["contiguous", "channels_last", "strided"]), relu=st.booleans(),
 )
-def batch_norm_matches_torch(shape, dtype, training, affine, running, momentum, eps, kind):
-    """zoo.ops.batch_norm == F.batch_norm (output, gradients, running statistics), or both refuse."""
+def batch_norm_matches_torch(shape, dtype, training, affine, running, momentum, eps, kind, relu):
+    """zoo.ops.batch_norm == F.batch_norm (output, gradients, running statistics), or both refuse;
+    with ``relu``, zoo.ops.batch_norm_relu == F.relu(F.batch_norm(...))."""
+    ours_fn = zoo.ops.batch_norm_relu if relu else zoo.ops.batch_norm
+
+    def ref_fn(*args):
+        y = F.batch_norm(*args)
+        return F.relu(y) if relu else y
+
     x = layout(torch.randn(*shape, dtype=torch.float64) * 3 + 1, kind).to(dtype)
     channels = shape[1] if len(shape) > 1 else 1
     params = [torch.randn(channels, dtype=torch.float64).to(dtype) for _ in range(2)] if affine else [None, None]
@@ -180,15 +187,15 @@ def batch_norm_matches_torch(shape, dtype, training, affine, running, momentum, 
     if training and not running:
         stats = [None, None]
     if dtype not in SUPPORTED:
-        _, error = call(lambda: zoo.ops.batch_norm(x, *stats, *params, training, momentum, eps))
+        _, error = call(lambda: ours_fn(x, *stats, *params, training, momentum, eps))
         assert isinstance(error, TypeError), error
         return
     ours_in = [x.detach().requires_grad_()] + [p.detach().requires_grad_() if p is not None else None for p in params]
     ref_in = [t.detach().clone().requires_grad_() if t is not None else None for t in ours_in]
     ours_stats = [s.clone() if s is not None else None for s in stats]
     ref_stats = [s.clone() if s is not None else None for s in stats]
-    ours, our_error = call(lambda: zoo.ops.batch_norm(ours_in[0], *ours_stats, *ours_in[1:], training, momentum, eps))
-    ref, ref_error = call(lambda: F.batch_norm(ref_in[0], *ref_stats, *ref_in[1:], training, momentum, eps))
+    ours, our_error = call(lambda: ours_fn(ours_in[0], *ours_stats, *ours_in[1:], training, momentum, eps))
+    ref, ref_error = call(lambda: ref_fn(ref_in[0], *ref_stats, *ref_in[1:], training, momentum, eps))
     if ref_error is not None:
         assert same_refusal(our_error, ref_error), (ref_error, our_error)
         return

@@ -67,8 +67,8 @@ def test_kernels_script_times_a_presets_layers() -> None:
 
 
 def test_kernels_script_sets_batch_norm_against_a_copy() -> None:
-    out = run_script("kernels.py", "--only", "BN1d train 128x100", *TINY)
-    row = next(line for line in out.splitlines() if line.startswith("BN1d train 128x100"))
+    out = run_script("kernels.py", "--only", "BN1d+ReLU train 128x100", *TINY)
+    row = next(line for line in out.splitlines() if line.startswith("BN1d+ReLU train 128x100"))
     assert "% of copy)" in row, row
     assert "batch-norm training forward / copy of x timed in the same rounds, every batch-norm layer (1): median" in out
 
@@ -80,7 +80,8 @@ def test_kernels_list_covers_every_preset() -> None:
             continue  # MLPs without batch norm have no zoo layer
         assert label in out, label
     assert "conv 96→192 k5 p2, 128x96x16x16" in out and "conv 96→192 k5 p2, 256x96x16x16" in out
-    assert "BN2d train 128x192x32x32" in out and "BN1d train 100x50" in out
+    assert "BN2d train 128x192x32x32" in out and "BN1d+ReLU train 100x50" in out
+    assert "BN2d+ReLU train 128x192x32x32" in out  # nin_relu_bn's, with the fused ReLU
     assert "maxpool k3 s2 p1, 128x96x32x32" in out and "dropout p0.5, 128x96x16x16" in out
 
 
@@ -88,8 +89,9 @@ def test_layers_of_records_shapes_at_the_recipe_batch() -> None:
     variant = next(v for v in model_variants() if v.label == "mnist_cnn_32_64")
     layers = kernels.layers_of(variant)
     assert [layer.name for layer in layers] == [
-        "conv 1→32 k3 p1, 128x1x28x28", "BN2d train 128x32x28x28", "maxpool k2, 128x32x28x28",
-        "conv 32→64 k3 p1, 128x32x14x14", "BN2d train 128x64x14x14", "maxpool k2, 128x64x14x14", "BN1d train 128x128",
+        "conv 1→32 k3 p1, 128x1x28x28", "BN2d+ReLU train 128x32x28x28", "maxpool k2, 128x32x28x28",
+        "conv 32→64 k3 p1, 128x32x14x14", "BN2d+ReLU train 128x64x14x14", "maxpool k2, 128x64x14x14",
+        "BN1d+ReLU train 128x128",
         "dropout p0.5, 128x128",
     ]
 

@@ -86,6 +86,26 @@ def test_batch_norm_matches_torch_cuda(shape, dtype, training, channels_last):
         assert results["ours"][0].is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape", [(16, 12, 9, 11), (300, 40), (8, 24, 6, 5)], ids=str)
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_relu_matches_torch_and_unfused_zoo_cuda(shape, dtype, training):
+    x = torch.randn(shape, dtype=dtype, device="cuda")
+    c = shape[1]
+    weight, bias = torch.randn(c, dtype=dtype, device="cuda"), torch.randn(c, dtype=dtype, device="cuda")
+    rm, rv = torch.randn(c, dtype=dtype, device="cuda"), torch.rand(c, dtype=dtype, device="cuda") + 0.5
+    grad_y = torch.randn(shape, dtype=dtype, device="cuda")
+    sides = {
+        "fused": lambda a, w, b: zoo.ops.batch_norm_relu(a, rm.clone(), rv.clone(), w, b, training),
+        "unfused": lambda a, w, b: torch.relu(zoo.ops.batch_norm(a, rm.clone(), rv.clone(), w, b, training)),
+        "torch": lambda a, w, b: torch.relu(F.batch_norm(a, rm.clone(), rv.clone(), w, b, training)),
+    }
+    results = {side: run_conv(fn, x, weight, bias, grad_y) for side, fn in sides.items()}
+    for fused, unfused, ref in zip(results["fused"], results["unfused"], results["torch"]):
+        assert torch.equal(fused, unfused)  # the backward's recomputed mask is the forward's
+        assert_close(fused, ref, scale=10)
+
+
 def test_gradcheck_cuda():
     x = torch.randn(2, 3, 6, 5, dtype=torch.float64, device="cuda", requires_grad=True)
     w = torch.randn(4, 3, 3, 2, dtype=torch.float64, device="cuda", requires_grad=True)
@@ -94,6 +114,7 @@ def test_gradcheck_cuda():
     g = torch.randn(3, dtype=torch.float64, device="cuda", requires_grad=True)
     beta = torch.randn(3, dtype=torch.float64, device="cuda", requires_grad=True)
     assert gradcheck(lambda a, c, d: zoo.ops.batch_norm(a, None, None, c, d, True), (x, g, beta))
+    assert gradcheck(lambda a, c, d: zoo.ops.batch_norm_relu(a, None, None, c, d, True), (x, g, beta))
 
 
 def test_opcheck_cuda():
@@ -105,6 +126,10 @@ def test_opcheck_cuda():
     torch.library.opcheck(torch.ops.zoo.batch_norm_train.default,
                           (x, gamma, beta, torch.zeros(3, device="cuda"), torch.ones(3, device="cuda"), 0.1, 1e-5))
     torch.library.opcheck(torch.ops.zoo.batch_norm_eval.default, (x, gamma, beta, torch.zeros(3, device="cuda"), torch.ones(3, device="cuda"), 1e-5))
+    torch.library.opcheck(torch.ops.zoo.batch_norm_train.default,
+                          (x, gamma, beta, torch.zeros(3, device="cuda"), torch.ones(3, device="cuda"), 0.1, 1e-5, True))
+    torch.library.opcheck(torch.ops.zoo.batch_norm_eval.default,
+                          (x, gamma, beta, torch.zeros(3, device="cuda"), torch.ones(3, device="cuda"), 1e-5, True))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])

@@ -185,10 +185,22 @@ def test_cnn_blocks_and_sizes():
     net = CNN(1, (28, 28), 47, [{"channels": 5, "kernel": 5, "pool": 2}, ConvBlock(10, kernel=5)], batch_norm=True,
               hidden=(100,))
     assert [type(m).__name__ for m in net.features] == [
-        "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d", "Conv2d", "BatchNorm2d", "ReLU", "MaxPool2d"]
+        "Conv2d", "BatchNormReLU2d", "Identity", "MaxPool2d", "Conv2d", "BatchNormReLU2d", "Identity", "MaxPool2d"]
     assert net.classifier[1].in_features == 10 * 4 * 4  # 28 -5+1-> 24 /2-> 12 -5+1-> 8 /2-> 4
     with pytest.raises(ValueError, match="shrinks"):
         CNN(1, (4, 4), 2, [ConvBlock(3, kernel=5)])
+
+
+@pytest.mark.parametrize("name", ["mnist_cnn_32_64", "nin_relu_bn", "mnist_mlp_1024_512"])
+def test_fused_batch_norm_relu_keeps_the_layer_indices(name):
+    # Batch norm + ReLU is one fused layer and an Identity in ReLU's place, so the state_dict keys are those of
+    # the same model with an unfused activation (ELU has no parameters either): checkpoints saved before load.
+    fused = create_model(name, batch_norm=True)
+    unfused = create_model(name, batch_norm=True, activation="elu")
+    assert any(isinstance(m, zoo.nn.BatchNormReLU2d | zoo.nn.BatchNormReLU1d) for m in fused.modules())
+    assert not any(isinstance(m, nn.ReLU) for m in fused.modules())
+    assert list(fused.state_dict()) == list(unfused.state_dict())
+    unfused.load_state_dict(fused.state_dict())
 
 
 def test_mnist_cnn_matches_spec():

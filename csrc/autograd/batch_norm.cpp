@@ -5,6 +5,9 @@
 // not parameters (updated in place by the training kernel), so no gradient
 // flows into them either. When no gradient is needed (no_grad, or no input
 // requiring one) the kernel runs without an autograd node, as torch's own ops do.
+// The fused ReLU (relu=True) saves nothing more in training than the bias, from
+// which the backward recomputes ReLU's mask; in eval mode with a gradient (rare:
+// a frozen model differentiated) ReLU is torch's own op after batch norm's.
 #include "ops.h"
 
 #include <torch/autograd.h>
@@ -23,10 +26,10 @@ using torch::autograd::variable_list;
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> train_below_autograd(
     const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
-    double eps) {
+    double eps, bool relu) {
   auto out = [&] {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    return ops::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps);
+    return ops::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps, relu);
   }();
   for (const auto& buffer : {running_mean, running_var})
     if (buffer.has_value() && buffer->defined()) buffer->unsafeGetTensorImpl()->bump_version();
@@ -40,11 +43,15 @@ class BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
  public:
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const std::optional<at::Tensor>& weight,
                                const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& running_mean,
-                               const std::optional<at::Tensor>& running_var, double momentum, double eps) {
-    auto [y, mean, invstd, var] = train_below_autograd(x, weight, bias, running_mean, running_var, momentum, eps);
+                               const std::optional<at::Tensor>& running_var, double momentum, double eps,
+                               bool relu) {
+    auto [y, mean, invstd, var] =
+        train_below_autograd(x, weight, bias, running_mean, running_var, momentum, eps, relu);
     const at::Tensor w = weight.value_or(at::Tensor());
-    ctx->save_for_backward({x, w, mean, invstd});
+    const at::Tensor b = relu ? bias.value_or(at::Tensor()) : at::Tensor();  // only ReLU's mask needs it
+    ctx->save_for_backward({x, w, mean, invstd, b});
     ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
+    ctx->saved_data["relu"] = relu;
     ctx->mark_non_differentiable({mean, invstd, var});
     return {y, mean, invstd, var};
   }
@@ -52,10 +59,13 @@ class BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& weight = saved[1];
-    auto [dx, dweight, dbias] = ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], saved[3], true);
+    const at::Tensor& bias = saved[4];
+    const bool relu = ctx->saved_data["relu"].toBool();
+    auto [dx, dweight, dbias] = ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], saved[3], true,
+                                                         bias.defined() ? std::optional(bias) : std::nullopt, relu);
     return {dx,           if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),
             at::Tensor(), at::Tensor(),                        at::Tensor(),
-            at::Tensor()};
+            at::Tensor(), at::Tensor()};
   }
 };
 
@@ -65,7 +75,7 @@ class BatchNormEval : public torch::autograd::Function<BatchNormEval> {
                                const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
                                const at::Tensor& running_var, double eps) {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    at::Tensor y = ops::batch_norm_eval(x, weight, bias, running_mean, running_var, eps);
+    at::Tensor y = ops::batch_norm_eval(x, weight, bias, running_mean, running_var, eps, false);
     ctx->save_for_backward({x, weight.value_or(at::Tensor()), running_mean, running_var});
     ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
     ctx->saved_data["eps"] = eps;
@@ -76,7 +86,8 @@ class BatchNormEval : public torch::autograd::Function<BatchNormEval> {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& weight = saved[1];
     const at::Tensor invstd = saved[3].add(ctx->saved_data["eps"].toDouble()).rsqrt();
-    auto [dx, dweight, dbias] = ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], invstd, false);
+    auto [dx, dweight, dbias] =
+        ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], invstd, false, std::nullopt, false);
     return {dx,           if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),
             at::Tensor(), at::Tensor(),                        at::Tensor()};
   }
@@ -85,22 +96,23 @@ class BatchNormEval : public torch::autograd::Function<BatchNormEval> {
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
-    double eps) {
+    double eps, bool relu) {
   if (!torch::autograd::compute_requires_grad(x, weight, bias)) {
-    return train_below_autograd(x, weight, bias, running_mean, running_var, momentum, eps);
+    return train_below_autograd(x, weight, bias, running_mean, running_var, momentum, eps, relu);
   }
-  const variable_list out = BatchNormTrain::apply(x, weight, bias, running_mean, running_var, momentum, eps);
+  const variable_list out = BatchNormTrain::apply(x, weight, bias, running_mean, running_var, momentum, eps, relu);
   return {out[0], out[1], out[2], out[3]};
 }
 
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                            const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
-                           const at::Tensor& running_var, double eps) {
+                           const at::Tensor& running_var, double eps, bool relu) {
   if (!torch::autograd::compute_requires_grad(x, weight, bias)) {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    return ops::batch_norm_eval(x, weight, bias, running_mean, running_var, eps);
+    return ops::batch_norm_eval(x, weight, bias, running_mean, running_var, eps, relu);
   }
-  return BatchNormEval::apply(x, weight, bias, running_mean, running_var, eps)[0];
+  const at::Tensor y = BatchNormEval::apply(x, weight, bias, running_mean, running_var, eps)[0];
+  return relu ? at::relu(y) : y;
 }
 
 }  // namespace

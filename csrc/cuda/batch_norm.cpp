@@ -53,7 +53,7 @@ at::Tensor new_like_view(const at::Tensor& x, const BnView& v) {
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
-    double eps) {
+    double eps, bool relu) {
   check_device(x);
   checks::check_bn_train(x, weight, bias, running_mean, running_var, eps);
   if (x.numel() == 0) return empty_batch::batch_norm_train(x);
@@ -77,7 +77,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     kern::bn_normalize<scalar_t>(xp, mean.const_data_ptr<scalar_t>(), invstd.const_data_ptr<scalar_t>(),
                                  data_or_null<scalar_t>(w), data_or_null<scalar_t>(b),
-                                 y.mutable_data_ptr<scalar_t>(), v.N, v.C, v.S, stream);
+                                 y.mutable_data_ptr<scalar_t>(), v.N, v.C, v.S, relu, stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   update_running_stats(running_mean, running_var, mean, var, momentum);
@@ -86,7 +86,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
 
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                            const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
-                           const at::Tensor& running_var, double eps) {
+                           const at::Tensor& running_var, double eps, bool relu) {
   check_device(x);
   checks::check_bn_eval(x, weight, bias, running_mean, running_var, eps);
   if (x.numel() == 0) return at::empty_like(x);
@@ -106,7 +106,8 @@ at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>&
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     kern::bn_normalize<scalar_t>(v.x.const_data_ptr<scalar_t>(), rm.const_data_ptr<scalar_t>(),
                                  invstd.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(w),
-                                 data_or_null<scalar_t>(b), y.mutable_data_ptr<scalar_t>(), v.N, v.C, v.S, stream);
+                                 data_or_null<scalar_t>(b), y.mutable_data_ptr<scalar_t>(), v.N, v.C, v.S, relu,
+                                 stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   return y;
@@ -115,14 +116,17 @@ at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>&
 std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(const at::Tensor& grad_y, const at::Tensor& x,
                                                                    const std::optional<at::Tensor>& weight,
                                                                    const at::Tensor& mean,
-                                                                   const at::Tensor& invstd, bool train) {
+                                                                   const at::Tensor& invstd, bool train,
+                                                                   const std::optional<at::Tensor>& bias, bool relu) {
   check_device(x);
   checks::check_bn_backward(grad_y, x, weight, mean, invstd);
+  checks::check_bn_backward_relu(x, bias, train, relu);
   if (x.numel() == 0) return empty_batch::batch_norm_backward(x);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
   const at::Tensor dy = grad_y.contiguous(v.format);  // same (N, C, S) view as x
   const at::Tensor w = checks::contiguous_if_given(weight);
+  const at::Tensor b = checks::contiguous_if_given(bias);
   const at::Tensor m = mean.contiguous();
   const at::Tensor s = invstd.contiguous();
   at::Tensor sum_dy = at::empty({v.C}, x.options());  // == dbias
@@ -136,13 +140,15 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(const at::Ten
     const scalar_t* dyp = dy.const_data_ptr<scalar_t>();
     const size_t ws_bytes = kern::bn_backward_workspace_bytes<scalar_t>(v.N, v.C, v.S);
     at::Tensor ws = at::empty({static_cast<int64_t>(ws_bytes)}, x.options().dtype(at::kByte));
-    kern::bn_backward_reduce<scalar_t>(dyp, xp, m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(), v.N, v.C,
-                                       v.S, sum_dy.mutable_data_ptr<scalar_t>(), sum_dy_xmu.mutable_data_ptr<scalar_t>(),
-                                       dweight.mutable_data_ptr<scalar_t>(), ws_bytes ? ws.mutable_data_ptr() : nullptr,
-                                       stream);
+    const scalar_t* wp = data_or_null<scalar_t>(w);
+    const scalar_t* bp = data_or_null<scalar_t>(b);
+    kern::bn_backward_reduce<scalar_t>(dyp, xp, m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(), wp, bp,
+                                       relu, v.N, v.C, v.S, sum_dy.mutable_data_ptr<scalar_t>(),
+                                       sum_dy_xmu.mutable_data_ptr<scalar_t>(), dweight.mutable_data_ptr<scalar_t>(),
+                                       ws_bytes ? ws.mutable_data_ptr() : nullptr, stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
-    kern::bn_backward_input<scalar_t>(dyp, xp, m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
-                                      data_or_null<scalar_t>(w), sum_dy.const_data_ptr<scalar_t>(),
+    kern::bn_backward_input<scalar_t>(dyp, xp, m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(), wp, bp,
+                                      relu, sum_dy.const_data_ptr<scalar_t>(),
                                       sum_dy_xmu.const_data_ptr<scalar_t>(), v.N, v.C, v.S, v.N * v.S, train,
                                       dx.mutable_data_ptr<scalar_t>(), stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -185,7 +191,7 @@ std::tuple<at::Tensor, at::Tensor> batch_norm_backward_reduce(const at::Tensor& 
     const size_t ws_bytes = kern::bn_backward_workspace_bytes<scalar_t>(v.N, v.C, v.S);
     at::Tensor ws = at::empty({static_cast<int64_t>(ws_bytes)}, x.options().dtype(at::kByte));
     kern::bn_backward_reduce<scalar_t>(dy.const_data_ptr<scalar_t>(), v.x.const_data_ptr<scalar_t>(),
-                                       m.const_data_ptr<scalar_t>(), nullptr, v.N, v.C, v.S,
+                                       m.const_data_ptr<scalar_t>(), nullptr, nullptr, nullptr, false, v.N, v.C, v.S,
                                        sum_dy.mutable_data_ptr<scalar_t>(), sum_dy_xmu.mutable_data_ptr<scalar_t>(),
                                        nullptr, ws_bytes ? ws.mutable_data_ptr() : nullptr, stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -211,7 +217,7 @@ at::Tensor batch_norm_backward_elemt(const at::Tensor& grad_y, const at::Tensor&
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_backward_elemt_cuda", [&] {
     kern::bn_backward_input<scalar_t>(dy.const_data_ptr<scalar_t>(), v.x.const_data_ptr<scalar_t>(),
                                       m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
-                                      data_or_null<scalar_t>(w), sd.const_data_ptr<scalar_t>(),
+                                      data_or_null<scalar_t>(w), nullptr, false, sd.const_data_ptr<scalar_t>(),
                                       sdx.const_data_ptr<scalar_t>(), v.N, v.C, v.S, count, true,
                                       dx.mutable_data_ptr<scalar_t>(), stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();

@@ -18,6 +18,33 @@ namespace {
 
 using namespace zoo::cuda::detail;
 
+// A channel's normalisation, y = (x - mean) * scale + shift with scale = invstd * weight and
+// shift = bias. The fused ReLU's backward recomputes the forward's y through these same
+// functions for ReLU's mask, so both round alike.
+template <typename acc_t, typename scalar_t>
+__device__ __forceinline__ acc_t channel_scale(const acc_t* invstd, const scalar_t* weight, int64_t c) {
+  return invstd[c] * (weight != nullptr ? to_acc(weight[c]) : acc_t(1));
+}
+
+template <typename acc_t, typename scalar_t>
+__device__ __forceinline__ acc_t channel_shift(const scalar_t* bias, int64_t c) {
+  return bias != nullptr ? to_acc(bias[c]) : acc_t(0);
+}
+
+template <typename acc_t>
+__device__ __forceinline__ acc_t normalized_value(acc_t x, acc_t mean, acc_t scale, acc_t shift) {
+  // (x - mean) first: subtracting before scaling avoids cancellation when |mean| >> std.
+  return (x - mean) * scale + shift;
+}
+
+// dy as the gradient of batch norm's own output: with the fused ReLU, zero where the forward's
+// output before ReLU (recomputed) was not positive, as torch's threshold_backward.
+template <bool kReLU, typename acc_t>
+__device__ __forceinline__ acc_t through_relu(acc_t dy, acc_t x, acc_t mean, acc_t scale, acc_t shift) {
+  if constexpr (kReLU) return normalized_value(x, mean, scale, shift) > acc_t(0) ? dy : acc_t(0);
+  return dy;
+}
+
 template <typename scalar_t>
 struct StatsOp {
   using acc_t = scalar_t;
@@ -59,27 +86,34 @@ struct StatsM2Op {
   }
 };
 
-template <typename scalar_t>
+// kReLU: dy is the fused ReLU's output gradient (masked through_relu; needs invstd, weight, bias).
+template <typename scalar_t, bool kReLU>
 struct BackwardReduceOp {
   using acc_t = scalar_t;
   using State = SumPairState<acc_t>;
   struct Ctx {
-    acc_t mean;
+    acc_t mean, scale, shift;  // scale, shift: kReLU only
   };
 
   const scalar_t* dy;
   const scalar_t* x;
   const acc_t* mean;
   const acc_t* invstd;
+  const scalar_t* weight;  // may be null
+  const scalar_t* bias;    // may be null
   acc_t* sum_dy;
   acc_t* sum_dy_xmu;
   acc_t* dweight;  // may be null
 
-  __device__ __forceinline__ Ctx channel(int64_t c) const { return {mean[c]}; }
+  __device__ __forceinline__ Ctx channel(int64_t c) const {
+    if constexpr (kReLU) return {mean[c], channel_scale(invstd, weight, c), channel_shift<acc_t>(bias, c)};
+    return {mean[c], acc_t(0), acc_t(0)};
+  }
   __device__ __forceinline__ void update(State& st, const Ctx& ctx, int64_t i) const {
-    const acc_t g = to_acc(dy[i]);
+    const acc_t xi = to_acc(x[i]);
+    const acc_t g = through_relu<kReLU>(to_acc(dy[i]), xi, ctx.mean, ctx.scale, ctx.shift);
     st.a += g;
-    st.b += g * (to_acc(x[i]) - ctx.mean);
+    st.b += g * (xi - ctx.mean);
   }
   __device__ __forceinline__ void finalize(int64_t c, const State& st) const {
     sum_dy[c] = st.a;
@@ -88,7 +122,7 @@ struct BackwardReduceOp {
   }
 };
 
-template <typename scalar_t>
+template <typename scalar_t, bool kReLU>
 struct NormalizeOp {
   using acc_t = scalar_t;
   struct Ctx {
@@ -103,17 +137,16 @@ struct NormalizeOp {
   scalar_t* y;
 
   __device__ __forceinline__ Ctx channel(int64_t c) const {
-    const acc_t w = weight != nullptr ? to_acc(weight[c]) : acc_t(1);
-    const acc_t b = bias != nullptr ? to_acc(bias[c]) : acc_t(0);
-    return {mean[c], invstd[c] * w, b};
+    return {mean[c], channel_scale(invstd, weight, c), channel_shift<acc_t>(bias, c)};
   }
   __device__ __forceinline__ void apply(const Ctx& ctx, int64_t i) const {
-    // (x - mean) first: subtracting before scaling avoids cancellation when |mean| >> std.
-    store_acc(&y[i], (to_acc(x[i]) - ctx.mean) * ctx.scale + ctx.shift);
+    const acc_t v = normalized_value(to_acc(x[i]), ctx.mean, ctx.scale, ctx.shift);
+    store_acc(&y[i], kReLU ? (v < acc_t(0) ? acc_t(0) : v) : v);  // NaN stays NaN, as in torch
   }
 };
 
-template <typename scalar_t, bool kTrain>
+// kReLU (training only): dy is the fused ReLU's output gradient (masked through_relu).
+template <typename scalar_t, bool kTrain, bool kReLU>
 struct BackwardInputOp {
   using acc_t = scalar_t;
   struct Ctx {
@@ -121,6 +154,7 @@ struct BackwardInputOp {
     acc_t mean_dy;    // sum_dy / M
     acc_t k_xmu;      // invstd^2 * sum_dy_xmu / M
     acc_t scale;      // w * invstd
+    acc_t shift;      // bias: kReLU only
   };
 
   const scalar_t* dy;
@@ -128,6 +162,7 @@ struct BackwardInputOp {
   const acc_t* mean;
   const acc_t* invstd;
   const scalar_t* weight;  // may be null
+  const scalar_t* bias;    // may be null
   const acc_t* sum_dy;
   const acc_t* sum_dy_xmu;
   scalar_t* dx;
@@ -135,22 +170,22 @@ struct BackwardInputOp {
 
   __device__ __forceinline__ Ctx channel(int64_t c) const {
     const acc_t is = invstd[c];
-    const acc_t w = weight != nullptr ? to_acc(weight[c]) : acc_t(1);
-    Ctx ctx{acc_t(0), acc_t(0), acc_t(0), w * is};
+    Ctx ctx{acc_t(0), acc_t(0), acc_t(0), channel_scale(invstd, weight, c), acc_t(0)};
     if (kTrain) {
       ctx.mean = mean[c];
       ctx.mean_dy = sum_dy[c] / count;
       ctx.k_xmu = is * is * sum_dy_xmu[c] / count;
     }
+    if (kReLU) ctx.shift = channel_shift<acc_t>(bias, c);
     return ctx;
   }
   __device__ __forceinline__ void apply(const Ctx& ctx, int64_t i) const {
-    const acc_t g = to_acc(dy[i]);
     if (kTrain) {
-      const acc_t xmu = to_acc(x[i]) - ctx.mean;
-      store_acc(&dx[i], (g - ctx.mean_dy - xmu * ctx.k_xmu) * ctx.scale);
+      const acc_t xi = to_acc(x[i]);
+      const acc_t g = through_relu<kReLU>(to_acc(dy[i]), xi, ctx.mean, ctx.scale, ctx.shift);
+      store_acc(&dx[i], (g - ctx.mean_dy - (xi - ctx.mean) * ctx.k_xmu) * ctx.scale);
     } else {
-      store_acc(&dx[i], g * ctx.scale);
+      store_acc(&dx[i], to_acc(dy[i]) * ctx.scale);
     }
   }
 };
@@ -191,9 +226,14 @@ void bn_stats_m2(const scalar_t* x, int64_t N, int64_t C, int64_t S, scalar_t* m
 template <typename scalar_t>
 void bn_normalize(const scalar_t* x, const scalar_t* mean, const scalar_t* invstd,
                   const scalar_t* weight, const scalar_t* bias, scalar_t* y, int64_t N, int64_t C, int64_t S,
-                  cudaStream_t stream) {
-  const NormalizeOp<scalar_t> op{x, mean, invstd, weight, bias, y};
-  run_channel_elementwise(op, N, C, S, stream);
+                  bool relu, cudaStream_t stream) {
+  if (relu) {
+    const NormalizeOp<scalar_t, true> op{x, mean, invstd, weight, bias, y};
+    run_channel_elementwise(op, N, C, S, stream);
+  } else {
+    const NormalizeOp<scalar_t, false> op{x, mean, invstd, weight, bias, y};
+    run_channel_elementwise(op, N, C, S, stream);
+  }
 }
 
 template <typename scalar_t>
@@ -208,30 +248,41 @@ void bn_invstd_from_var(const scalar_t* var, double eps, int64_t C, scalar_t* in
 
 template <typename scalar_t>
 size_t bn_backward_workspace_bytes(int64_t N, int64_t C, int64_t S) {
-  return channel_reduce_workspace_bytes<BackwardReduceOp<scalar_t>>(N, C, S);
+  return channel_reduce_workspace_bytes<BackwardReduceOp<scalar_t, false>>(N, C, S);
 }
 
 template <typename scalar_t>
 void bn_backward_reduce(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
-                        const scalar_t* invstd, int64_t N, int64_t C, int64_t S,
-                        scalar_t* sum_dy, scalar_t* sum_dy_xmu,
+                        const scalar_t* invstd, const scalar_t* weight, const scalar_t* bias, bool relu,
+                        int64_t N, int64_t C, int64_t S, scalar_t* sum_dy, scalar_t* sum_dy_xmu,
                         scalar_t* dweight, void* workspace, cudaStream_t stream) {
-  const BackwardReduceOp<scalar_t> op{dy, x, mean, invstd, sum_dy, sum_dy_xmu, dweight};
-  run_channel_reduce(op, N, C, S, workspace, stream);
+  // Both variants have the same State, so the same workspace (bn_backward_workspace_bytes).
+  static_assert(sizeof(typename BackwardReduceOp<scalar_t, true>::State) ==
+                sizeof(typename BackwardReduceOp<scalar_t, false>::State));
+  if (relu) {
+    const BackwardReduceOp<scalar_t, true> op{dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu, dweight};
+    run_channel_reduce(op, N, C, S, workspace, stream);
+  } else {
+    const BackwardReduceOp<scalar_t, false> op{dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu, dweight};
+    run_channel_reduce(op, N, C, S, workspace, stream);
+  }
 }
 
 template <typename scalar_t>
 void bn_backward_input(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
-                       const scalar_t* invstd, const scalar_t* weight,
+                       const scalar_t* invstd, const scalar_t* weight, const scalar_t* bias, bool relu,
                        const scalar_t* sum_dy, const scalar_t* sum_dy_xmu, int64_t N,
                        int64_t C, int64_t S, int64_t count, bool train, scalar_t* dx, cudaStream_t stream) {
   using acc_t = scalar_t;
   const acc_t m = static_cast<acc_t>(count);
-  if (train) {
-    const BackwardInputOp<scalar_t, true> op{dy, x, mean, invstd, weight, sum_dy, sum_dy_xmu, dx, m};
+  if (train && relu) {
+    const BackwardInputOp<scalar_t, true, true> op{dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu, dx, m};
+    run_channel_elementwise(op, N, C, S, stream);
+  } else if (train) {
+    const BackwardInputOp<scalar_t, true, false> op{dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu, dx, m};
     run_channel_elementwise(op, N, C, S, stream);
   } else {
-    const BackwardInputOp<scalar_t, false> op{dy, x, mean, invstd, weight, sum_dy, sum_dy_xmu, dx, m};
+    const BackwardInputOp<scalar_t, false, false> op{dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu, dx, m};
     run_channel_elementwise(op, N, C, S, stream);
   }
 }
@@ -242,14 +293,13 @@ void bn_backward_input(const scalar_t* dy, const scalar_t* x, const scalar_t* me
                             T*, void*, cudaStream_t);                                                 \
   template void bn_stats_m2<T>(const T*, int64_t, int64_t, int64_t, T*, T*, void*, cudaStream_t);           \
   template void bn_normalize<T>(const T*, const T*, const T*, const T*, const T*, T*,       \
-                                int64_t, int64_t, int64_t, cudaStream_t);                                       \
+                                int64_t, int64_t, int64_t, bool, cudaStream_t);                                 \
   template void bn_invstd_from_var<T>(const T*, double, int64_t, T*, cudaStream_t);                   \
   template size_t bn_backward_workspace_bytes<T>(int64_t, int64_t, int64_t);                                    \
-  template void bn_backward_reduce<T>(const T*, const T*, const T*, const T*, int64_t,      \
-                                      int64_t, int64_t, T*, T*, T*, void*,        \
-                                      cudaStream_t);                                                            \
-  template void bn_backward_input<T>(const T*, const T*, const T*, const T*, const T*,      \
-                                     const T*, const T*, int64_t, int64_t, int64_t, int64_t, bool, \
+  template void bn_backward_reduce<T>(const T*, const T*, const T*, const T*, const T*, const T*, bool,       \
+                                      int64_t, int64_t, int64_t, T*, T*, T*, void*, cudaStream_t);              \
+  template void bn_backward_input<T>(const T*, const T*, const T*, const T*, const T*, const T*, bool,        \
+                                     const T*, const T*, int64_t, int64_t, int64_t, int64_t, bool,          \
                                      T*, cudaStream_t);
 
 ZOO_INSTANTIATE_BN(float)

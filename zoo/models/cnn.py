@@ -11,7 +11,7 @@ from torch import nn
 
 import zoo.nn
 from zoo.models.dnn import DNN
-from zoo.models.layers import init_weights, make_activation, width_factor
+from zoo.models.layers import init_weights, normalized_activation, width_factor
 from zoo.models.registry import register_model
 from zoo.ops.conv2d import output_size
 
@@ -92,9 +92,7 @@ class CNN(nn.Module):
         channels = in_channels
         for block in map(_as_block, blocks):
             layers.append(zoo.nn.Conv2d(channels, block.channels * factor, block.kernel, padding=block.padding))
-            if batch_norm:
-                layers.append(zoo.nn.BatchNorm2d(block.channels * factor))
-            layers.append(make_activation(activation, alpha, pieces))
+            layers += normalized_activation(block.channels * factor, batch_norm, activation, alpha, pieces, dims=2)
             height, width = (output_size(s, block.kernel, 1, block.padding, 1) for s in (height, width))
             if block.pool > 1:
                 layers.append(zoo.nn.MaxPool2d(block.pool))

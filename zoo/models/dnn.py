@@ -8,7 +8,7 @@ from typing import Any
 from torch import nn
 
 import zoo.nn
-from zoo.models.layers import check_rates, check_widths, init_weights, make_activation, width_factor
+from zoo.models.layers import check_rates, check_widths, init_weights, normalized_activation, width_factor
 from zoo.models.registry import register_model
 
 __all__ = ["DNN"]  # and its presets, registered below
@@ -56,9 +56,7 @@ class DNN(nn.Sequential):
         width_in = in_features
         for width in hidden:
             layers.append(nn.Linear(width_in, width * factor))
-            if batch_norm:
-                layers.append(zoo.nn.BatchNorm1d(width * factor))
-            layers.append(make_activation(activation, alpha, pieces))
+            layers += normalized_activation(width * factor, batch_norm, activation, alpha, pieces, dims=1)
             if dropout_hidden > 0:
                 layers.append(zoo.nn.Dropout(dropout_hidden))
             width_in = width

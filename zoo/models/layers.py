@@ -7,8 +7,10 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-__all__ = ["ACTIVATIONS", "INITS", "Maxout", "check_rates", "check_widths", "make_activation", "width_factor",
-           "init_weights"]
+import zoo.nn
+
+__all__ = ["ACTIVATIONS", "INITS", "Maxout", "check_rates", "check_widths", "make_activation",
+           "normalized_activation", "width_factor", "init_weights"]
 
 ACTIVATIONS = ("relu", "leaky_relu", "elu", "selu", "maxout")
 INITS = ("default", "he", "normal")
@@ -86,6 +88,24 @@ def make_activation(activation: str, alpha: float | None = None, pieces: int = 2
     if activation == "selu":
         return nn.SELU()
     return Maxout(pieces)
+
+
+def normalized_activation(features: int, batch_norm: bool, activation: str, alpha: float | None = None,
+                          pieces: int = 2, *, dims: int) -> list[nn.Module]:
+    """The layers after a conv (``dims=2``) or linear (``dims=1``) layer of ``features`` outputs: [batch norm,] activation.
+
+    Batch norm then ReLU is one :class:`zoo.nn.BatchNormReLU2d` (or 1d) layer, a single pass over the
+    activations forward and backward instead of two, and an ``nn.Identity`` in ReLU's place: every later
+    layer keeps its index, and with it the state_dict keys of checkpoints saved when these were two layers.
+    """
+    act = make_activation(activation, alpha, pieces)
+    if not batch_norm:
+        return [act]
+    if activation == "relu":
+        fused = zoo.nn.BatchNormReLU2d if dims == 2 else zoo.nn.BatchNormReLU1d
+        return [fused(features), nn.Identity()]
+    plain = zoo.nn.BatchNorm2d if dims == 2 else zoo.nn.BatchNorm1d
+    return [plain(features), act]
 
 
 @torch.no_grad()

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 import zoo.nn
-from zoo.models.layers import check_rates, init_weights, make_activation, width_factor
+from zoo.models.layers import check_rates, init_weights, normalized_activation, width_factor
 from zoo.models.registry import register_model
 
 __all__ = ["NIN"]  # and its presets nin_<activation>[_bn][_he], registered below
@@ -74,9 +74,7 @@ class NIN(nn.Module):
                     layers.append(zoo.nn.Conv2d(channels, num_classes, kernel, padding=kernel // 2))
                     continue
                 layers.append(zoo.nn.Conv2d(channels, out * factor, kernel, padding=kernel // 2))
-                if batch_norm:
-                    layers.append(zoo.nn.BatchNorm2d(out * factor))
-                layers.append(make_activation(activation, alpha, pieces))
+                layers += normalized_activation(out * factor, batch_norm, activation, alpha, pieces, dims=2)
                 channels = out
             if index < len(_BLOCKS) - 1:
                 layers += [zoo.nn.MaxPool2d(3, stride=2, padding=1), zoo.nn.Dropout(dropout)]

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from zoo.nn.batch_norm import _ZooBatchNorm
 from zoo.ops.sync_batch_norm import sync_batch_norm
 
-__all__ = ["SyncBatchNorm"]
+__all__ = ["SyncBatchNorm", "SyncBatchNormReLU"]
 
 
 class SyncBatchNorm(_ZooBatchNorm, torch.nn.modules.batchnorm._BatchNorm):
@@ -43,18 +43,21 @@ class SyncBatchNorm(_ZooBatchNorm, torch.nn.modules.batchnorm._BatchNorm):
     def _normalize(self, input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
                    use_batch_stats: bool, momentum: float) -> Tensor:
         if self.training and use_batch_stats and _world_size(self.process_group) > 1:
-            return sync_batch_norm(input, running_mean, running_var, self.weight, self.bias, momentum, self.eps,
-                                   self.process_group)
+            y = sync_batch_norm(input, running_mean, running_var, self.weight, self.bias, momentum, self.eps,
+                                self.process_group)
+            return torch.relu(y) if self.fused_relu else y  # the synchronized kernels have no fused ReLU
         return super()._normalize(input, running_mean, running_var, use_batch_stats, momentum)
 
     @classmethod
     def convert_sync_batchnorm(cls, module: nn.Module, process_group: Any = None) -> nn.Module:
         """``module`` with every batch-norm layer (zoo's or torch's) replaced by a :class:`SyncBatchNorm`
-        sharing its parameters and buffers, as ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` does."""
+        sharing its parameters and buffers, as ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` does;
+        zoo's BatchNormReLU layers become :class:`SyncBatchNormReLU`."""
         converted = module
-        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(module, cls):
-            converted = cls(module.num_features, module.eps, module.momentum, module.affine,
-                            module.track_running_stats, process_group, bias=module.bias is not None)
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(module, SyncBatchNorm):
+            target = SyncBatchNormReLU if getattr(module, "fused_relu", False) else SyncBatchNorm
+            converted = target(module.num_features, module.eps, module.momentum, module.affine,
+                               module.track_running_stats, process_group, bias=module.bias is not None)
             if module.affine:
                 converted.weight, converted.bias = module.weight, module.bias
             converted.running_mean = module.running_mean
@@ -64,6 +67,13 @@ class SyncBatchNorm(_ZooBatchNorm, torch.nn.modules.batchnorm._BatchNorm):
         for name, child in module.named_children():
             converted.add_module(name, cls.convert_sync_batchnorm(child, process_group))
         return converted
+
+
+class SyncBatchNormReLU(SyncBatchNorm):
+    """:class:`SyncBatchNorm` then ``ReLU``: what :class:`zoo.nn.BatchNormReLU2d` (or 1d) becomes for distributed
+    training. Outside synchronized training ReLU runs in batch norm's pass; in it, after (torch's ReLU)."""
+
+    fused_relu = True
 
 
 def _world_size(group: Any) -> int:

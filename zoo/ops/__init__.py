@@ -6,6 +6,7 @@ from zoo.ops.batch_norm import (
     batch_norm_backward_elemt,
     batch_norm_backward_reduce,
     batch_norm_eval,
+    batch_norm_relu,
     batch_norm_stats,
     batch_norm_train,
 )
@@ -20,6 +21,7 @@ __all__ = [
     "batch_norm_backward_elemt",
     "batch_norm_backward_reduce",
     "batch_norm_eval",
+    "batch_norm_relu",
     "batch_norm_stats",
     "batch_norm_train",
     "conv2d",

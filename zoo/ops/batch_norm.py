@@ -3,10 +3,15 @@
 The ops are declared and implemented in C++ (``csrc/ops.cpp``, one kernel per
 device, autograd in ``csrc/autograd``) and called as ``torch.ops.zoo.*``:
 
-- ``zoo::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps) -> (y, mean, invstd,
-  var_unbiased)``, which updates the running buffers given in place (as torch's ``native_batch_norm``)
-- ``zoo::batch_norm_eval(x, weight, bias, running_mean, running_var, eps) -> y``
-- ``zoo::batch_norm_backward(grad_y, x, weight, mean, invstd, train) -> (dx, dweight, dbias)``
+- ``zoo::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps, relu=False) -> (y, mean,
+  invstd, var_unbiased)``, which updates the running buffers given in place (as torch's ``native_batch_norm``)
+- ``zoo::batch_norm_eval(x, weight, bias, running_mean, running_var, eps, relu=False) -> y``
+- ``zoo::batch_norm_backward(grad_y, x, weight, mean, invstd, train, bias=None, relu=False) -> (dx, dweight,
+  dbias)``
+
+``relu=True`` applies ReLU to batch norm's output in the same pass (:func:`batch_norm_relu`); the training
+backward then recomputes ReLU's mask from ``x``, the statistics, ``weight`` and ``bias`` (as the forward
+computed it) instead of reading a saved output, which saves ReLU's own passes in both directions.
 
 and, for synchronized batch norm (:mod:`zoo.nn.sync_batch_norm`), which merges
 statistics and gradient sums across processes between them:
@@ -48,20 +53,21 @@ def _check_fake_input(x: Tensor, **tensors: Tensor | None) -> int:
 
 
 @torch.library.register_fake("zoo::batch_norm_train")
-def _(x, weight, bias, running_mean, running_var, momentum, eps):
+def _(x, weight, bias, running_mean, running_var, momentum, eps, relu=False):
     channels = _check_fake_input(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     return torch.empty_like(x), x.new_empty(channels), x.new_empty(channels), x.new_empty(channels)
 
 
 @torch.library.register_fake("zoo::batch_norm_eval")
-def _(x, weight, bias, running_mean, running_var, eps):
+def _(x, weight, bias, running_mean, running_var, eps, relu=False):
     _check_fake_input(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     return torch.empty_like(x)
 
 
 @torch.library.register_fake("zoo::batch_norm_backward")
-def _(grad_y, x, weight, mean, invstd, train):
-    channels = _check_fake_input(x, grad_y=grad_y, weight=weight, mean=mean, invstd=invstd)
+def _(grad_y, x, weight, mean, invstd, train, bias=None, relu=False):
+    channels = _check_fake_input(x, grad_y=grad_y, weight=weight, mean=mean, invstd=invstd, bias=bias)
+    torch._check_value(train or not relu, lambda: "zoo batch_norm: the fused ReLU's backward needs train=True")
     return torch.empty_like(x), x.new_empty(channels), x.new_empty(channels)
 
 
@@ -109,18 +115,43 @@ def batch_norm(
     with the unbiased batch variance. Outside training the running statistics
     normalise ``x``. Bad shapes or values raise ValueError, bad dtypes TypeError.
     """
+    return _batch_norm(_OP, x, running_mean, running_var, weight, bias, training, momentum, eps, relu=False)
+
+
+def batch_norm_relu(
+    x: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+) -> Tensor:
+    """``torch.relu(batch_norm(...))`` (:func:`batch_norm`'s arguments) in one pass over ``x``, forward and backward.
+
+    The same values and gradients as the two ops in turn; in training the
+    backward recomputes ReLU's mask from ``x`` instead of keeping an output.
+    """
+    return _batch_norm("zoo.ops.batch_norm_relu", x, running_mean, running_var, weight, bias, training, momentum, eps,
+                       relu=True)
+
+
+def _batch_norm(name: str, x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None,
+                bias: Tensor | None, training: bool, momentum: float, eps: float, relu: bool) -> Tensor:
+    # batch_norm and batch_norm_relu: the op call, errors named after the public function `name`.
     try:
         if x.dim() > 4:  # (N, C, D, H, W...) normalises as (N, C, D*H*W...), as torch's does
-            flat = batch_norm(x.reshape(x.shape[0], x.shape[1], -1), running_mean, running_var, weight, bias, training,
-                              momentum, eps)
+            flat = _batch_norm(name, x.reshape(x.shape[0], x.shape[1], -1), running_mean, running_var, weight, bias,
+                               training, momentum, eps, relu)
             return flat.reshape(x.shape)
         x = supported_layout(x)
         if not training:
             if running_mean is None or running_var is None:
-                raise ValueError(f"{_OP}: running_mean and running_var are required when training=False")
-            return batch_norm_eval(x, weight, bias, running_mean, running_var, eps)
+                raise ValueError(f"{name}: running_mean and running_var are required when training=False")
+            return batch_norm_eval(x, weight, bias, running_mean, running_var, eps, relu)
         # The kernel checks the running buffers and updates them (an empty batch leaves them, as in torch).
-        return batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps)[0]
+        return batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps, relu)[0]
     except DISPATCH_ERRORS as error:
-        raise_dispatch_error(_OP, error, input=x, weight=weight, bias=bias, running_mean=running_mean,
+        raise_dispatch_error(name, error, input=x, weight=weight, bias=bias, running_mean=running_mean,
                              running_var=running_var)
