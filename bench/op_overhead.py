@@ -1,6 +1,7 @@
 """Per-call overhead of zoo's ops on tiny inputs, where the kernels' own work is negligible.
 
-Times ``zoo.ops.batch_norm`` (a small BN1d), ``zoo.ops.conv2d`` (a small conv)
+Times ``zoo.ops.batch_norm`` (a small BN1d; also ``zoo.ops.batch_norm_relu`` against
+torch's batch norm then ReLU), ``zoo.ops.conv2d`` (a small conv)
 and ``zoo.ops.dropout`` (seed drawn from torch's generator included) forward, and
 forward + backward, and as inference calls them (eval mode under
 ``torch.no_grad()``, batch 1), against ``torch.nn.functional``'s on the same
@@ -35,7 +36,7 @@ def per_call_us(pair: tuple[Callable[[], object], Callable[[], object]], samples
 
 def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
     """(name, ours, torch's) for the forward, forward+backward and no-grad inference of a small BN1d and conv,
-    and a training dropout."""
+    a training BN1d + ReLU and a training dropout."""
     x = torch.randn(8, 16, requires_grad=True)
     w, b = torch.ones(16, requires_grad=True), torch.zeros(16, requires_grad=True)
     rm, rv = torch.zeros(16), torch.ones(16)
@@ -59,6 +60,8 @@ def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
 
     bn_ours = lambda: zoo.ops.batch_norm(x, rm, rv, w, b, training=True)  # noqa: E731
     bn_torch = lambda: F.batch_norm(x, rm, rv, w, b, training=True)  # noqa: E731
+    bn_relu_ours = lambda: zoo.ops.batch_norm_relu(x, rm, rv, w, b, training=True)  # noqa: E731
+    bn_relu_torch = lambda: F.relu(F.batch_norm(x, rm, rv, w, b, training=True))  # noqa: E731
     conv_ours = lambda: zoo.ops.conv2d(img, cw, cb, 1, 1)  # noqa: E731
     conv_torch = lambda: F.conv2d(img, cw, cb, 1, 1)  # noqa: E731
     drop_ours = lambda: zoo.ops.dropout(x, 0.5)  # noqa: E731
@@ -66,6 +69,8 @@ def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
     return [
         ("BN1d train (8, 16) forward", bn_ours, bn_torch),
         ("BN1d train (8, 16) forward+backward", backward(bn_ours), backward(bn_torch)),
+        ("BN1d+ReLU train (8, 16) forward", bn_relu_ours, bn_relu_torch),
+        ("BN1d+ReLU train (8, 16) forward+backward", backward(bn_relu_ours), backward(bn_relu_torch)),
         ("conv 1→4 k3 p1 (2, 1, 8, 8) forward", conv_ours, conv_torch),
         ("conv 1→4 k3 p1 (2, 1, 8, 8) forward+backward", backward(conv_ours), backward(conv_torch)),
         ("dropout p0.5 (8, 16) forward", drop_ours, drop_torch),
