@@ -22,15 +22,17 @@ class SmallNet(torch.nn.Module):
         return self.head(torch.relu(self.bn1d(self.fc(x.flatten(1)))))
 
 
-def twins():
-    ours = SmallNet()
+def twins(fused=False):
+    # fused: zoo's BatchNormReLU layers; the net's own ReLU after them then changes nothing (relu(relu(x))).
+    ours = SmallNet(bn2d=zoo.nn.BatchNormReLU2d, bn1d=zoo.nn.BatchNormReLU1d) if fused else SmallNet()
     ref = SmallNet(torch.nn.Conv2d, torch.nn.BatchNorm2d, torch.nn.BatchNorm1d, torch.nn.MaxPool2d)
     ref.load_state_dict(ours.state_dict())
     return ours, ref
 
 
-def test_compile_fullgraph_train_step_matches_eager_torch():
-    ours, ref = twins()
+@pytest.mark.parametrize("fused", [False, True], ids=["bn", "bn_relu"])
+def test_compile_fullgraph_train_step_matches_eager_torch(fused):
+    ours, ref = twins(fused)
     compiled = torch.compile(ours, fullgraph=True)
     x = torch.randn(6, 1, 8, 8)
     out, out_ref = compiled(x), ref(x)
@@ -44,8 +46,9 @@ def test_compile_fullgraph_train_step_matches_eager_torch():
     assert_close(compiled(x), ref(x))
 
 
-def test_export_with_dynamic_batch():
-    ours, ref = twins()
+@pytest.mark.parametrize("fused", [False, True], ids=["bn", "bn_relu"])
+def test_export_with_dynamic_batch(fused):
+    ours, ref = twins(fused)
     ours.eval(), ref.eval()
     batch = torch.export.Dim("batch", min=1, max=1024)
     program = torch.export.export(ours, (torch.randn(4, 1, 8, 8),), dynamic_shapes={"x": {0: batch}})
