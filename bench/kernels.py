@@ -78,7 +78,7 @@ Pair = tuple[int, int]
 class Layer:
     """One benchmarked layer: its kind, input shape (batch first) and, for a convolution, its arguments."""
 
-    kind: str  # "conv", "pool" (max pooling), "dropout", "BN1d" or "BN2d"
+    kind: str  # "conv", "pool" (max pooling), "dropout", "maxout", "BN1d" or "BN2d"
     shape: tuple[int, ...]
     out_channels: int = 0
     kernel: Pair = (1, 1)
@@ -88,6 +88,7 @@ class Layer:
     bias: bool = True  # conv bias, or batch norm's affine weight and bias
     ceil_mode: bool = False  # max pooling's
     p: float = 0.0  # dropout's rate
+    pieces: int = 0  # maxout's
     relu: bool = False  # batch norm with the fused ReLU (zoo.nn.BatchNormReLU*d), against torch's BN then ReLU
 
     @property
@@ -108,6 +109,8 @@ class Layer:
             return f"{self.kind}{'+ReLU' if self.relu else ''} train {dims}"
         if self.kind == "dropout":
             return f"dropout p{self.p:g}, {dims}"
+        if self.kind == "maxout":
+            return f"maxout {self.pieces} pieces, {dims}"
         if self.is_conv:
             parts = [f"conv {self.shape[1]}→{self.out_channels}", "k" + _pair_text(self.kernel)]
         else:
@@ -162,6 +165,8 @@ def layer_of(module: nn.Module, shape: torch.Size) -> Layer:
                      ceil_mode=bool(module.ceil_mode))
     if isinstance(module, zoo.nn.Dropout):
         return Layer("dropout", tuple(shape), p=module.p)
+    if isinstance(module, zoo.nn.Maxout):
+        return Layer("maxout", tuple(shape), pieces=module.pieces)
     kind = "BN2d" if isinstance(module, zoo.nn.BatchNorm2d) else "BN1d"
     return Layer(kind, tuple(shape), bias=module.affine, relu=module.fused_relu)
 
@@ -179,7 +184,7 @@ def layers_of(variant: ModelVariant) -> list[Layer]:
     def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         found.append(layer_of(module, inputs[0].shape).at_batch(variant.batch_size))
 
-    zoo_layers = (zoo.nn.Conv2d, zoo.nn.MaxPool2d, zoo.nn.Dropout, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d)
+    zoo_layers = (zoo.nn.Conv2d, zoo.nn.MaxPool2d, zoo.nn.Dropout, zoo.nn.Maxout, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d)
     handles = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, zoo_layers)]
     with torch.no_grad():
         model(torch.zeros(variant.input_shape(2)))
@@ -245,6 +250,8 @@ def layer_functions(layer: Layer, device: torch.device, dtype: torch.dtype):
         return lambda: zoo.ops.max_pool2d(x, *args), lambda: F.max_pool2d(x, *args), (x,)
     if layer.kind == "dropout":
         return lambda: zoo.ops.dropout(x, layer.p), lambda: F.dropout(x, layer.p), (x,)
+    if layer.kind == "maxout":  # torch's: the amax form zoo's Maxout layer had before its kernel
+        return (lambda: zoo.ops.maxout(x, layer.pieces), lambda: x.unflatten(1, (-1, layer.pieces)).amax(2), (x,))
     channels = layer.shape[1]
     weight, bias = (tensor(channels).requires_grad_(), tensor(channels).requires_grad_()) if layer.bias else (None, None)
     stats = [torch.zeros(channels, device=device, dtype=dtype), torch.ones(channels, device=device, dtype=dtype)]
@@ -293,6 +300,8 @@ def measure(layer: Layer, device: torch.device, dtype: torch.dtype, rounds: int,
         result["bytes"] = math.prod(layer.shape) * torch.finfo(dtype).bits / 8
     elif layer.kind == "dropout":
         result["bytes"] = 2.0 * math.prod(layer.shape) * torch.finfo(dtype).bits / 8
+    elif layer.kind == "maxout":  # x read, y (1 / pieces of x) written
+        result["bytes"] = (1 + 1 / layer.pieces) * math.prod(layer.shape) * torch.finfo(dtype).bits / 8
     else:
         result["bytes"] = 2.0 * math.prod(layer.shape) * torch.finfo(dtype).bits / 8
         result["copy_fwd"] = forward["copy"]
@@ -314,7 +323,7 @@ def rate(layer: Layer, r: dict[str, float], kind: str, side: str) -> str:
         return f"{r[f'flop_{kind}'] / seconds / 1e9:.0f} GFLOP/s"
     if layer.kind == "pool":
         return f"{r['bytes'] / seconds / 1e9:.1f} GB/s"  # the input, read once
-    if layer.kind == "dropout":  # x read, y written; the backward reads dy and writes dx
+    if layer.kind in ("dropout", "maxout"):  # x read, y written; the backward reads dy (and a mask), writes dx
         return f"{(1 if kind == 'fwd' else 2) * r['bytes'] / seconds / 1e9:.1f} GB/s"
     if kind == "fwd":
         return f"{r['bytes'] / seconds / 1e9:.1f} GB/s ({r['copy_fwd'] / seconds:.0%} of copy)"

@@ -108,6 +108,18 @@ class TorchBatchNormReLU2d(nn.BatchNorm2d):
         return F.relu(super().forward(input))
 
 
+class TorchMaxout(nn.Module):
+    """zoo.nn.Maxout's computation with torch's ops (``unflatten`` + ``amax``), the twin of zoo's layer."""
+
+    def __init__(self, pieces: int) -> None:
+        super().__init__()
+        self.pieces = pieces
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """The maximum of each group of ``pieces`` channels."""
+        return x.unflatten(1, (-1, self.pieces)).amax(dim=2)
+
+
 _TORCH_BATCH_NORM = {
     zoo.nn.BatchNorm1d: nn.BatchNorm1d, zoo.nn.BatchNorm2d: nn.BatchNorm2d,
     zoo.nn.BatchNormReLU1d: TorchBatchNormReLU1d, zoo.nn.BatchNormReLU2d: TorchBatchNormReLU2d,
@@ -129,6 +141,8 @@ def torch_layer(module: nn.Module) -> nn.Module | None:
                             module.ceil_mode)
     elif type(module) is zoo.nn.Dropout:
         return nn.Dropout(module.p, module.inplace)
+    elif type(module) is zoo.nn.Maxout:
+        return TorchMaxout(module.pieces)
     else:
         return None
     reference = next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None)

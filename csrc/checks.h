@@ -325,4 +325,33 @@ inline void check_dropout(const at::Tensor& x, double p, const at::Tensor& seed)
                     x.device());
 }
 
+constexpr const char* kMaxout = "zoo maxout";
+
+// x float32/float64, (N, pieces * C, ...) of rank 2 or more; pieces >= 1.
+inline void check_maxout(const at::Tensor& x, int64_t pieces) {
+  check_dtype(kMaxout, x);
+  TORCH_CHECK_VALUE(x.dim() >= 2, kMaxout, ": expected an input (N, pieces * C, ...) of 2 or more dimensions, got ",
+                    x.dim(), "-D");
+  TORCH_CHECK_VALUE(pieces >= 1, kMaxout, ": pieces must be at least 1, got ", pieces);
+  TORCH_CHECK_VALUE(x.size(1) % pieces == 0, kMaxout, ": dimension 1 of x (", x.size(1),
+                    ") must be a multiple of pieces (", pieces, ")");
+}
+
+// grad_y (N, C, ...) float32/float64; mask bool (N, pieces * C, ...) on grad_y's device, as maxout_with_mask gives.
+inline void check_maxout_backward(const at::Tensor& grad_y, const at::Tensor& mask, int64_t pieces) {
+  check_dtype(kMaxout, grad_y);
+  TORCH_CHECK_TYPE(mask.scalar_type() == at::kBool, kMaxout, ": mask must be torch.bool, got ",
+                   dtype_name(mask.scalar_type()));
+  TORCH_CHECK_VALUE(mask.device() == grad_y.device(), kMaxout, ": mask is on ", mask.device(), " but grad_y is on ",
+                    grad_y.device());
+  TORCH_CHECK_VALUE(grad_y.dim() >= 2 && pieces >= 1 && mask.dim() == grad_y.dim() &&
+                        mask.size(1) == grad_y.size(1) * pieces,
+                    kMaxout, ": mask of shape ", mask.sizes(), " does not fit grad_y of shape ", grad_y.sizes(),
+                    " with ", pieces, " pieces");
+  for (int64_t d = 0; d < mask.dim(); ++d) {
+    TORCH_CHECK_VALUE(d == 1 || mask.size(d) == grad_y.size(d), kMaxout, ": mask of shape ", mask.sizes(),
+                      " does not fit grad_y of shape ", grad_y.sizes());
+  }
+}
+
 }  // namespace zoo::checks

@@ -81,6 +81,21 @@ at::Tensor dropout(const at::Tensor& x, double p, const at::Tensor& seed) {
   return op.call(x, p, seed);
 }
 
+at::Tensor maxout(const at::Tensor& x, int64_t pieces) {
+  static const auto op = handle<decltype(maxout)>("zoo::maxout");
+  return op.call(x, pieces);
+}
+
+std::tuple<at::Tensor, at::Tensor> maxout_with_mask(const at::Tensor& x, int64_t pieces) {
+  static const auto op = handle<decltype(maxout_with_mask)>("zoo::maxout_with_mask");
+  return op.call(x, pieces);
+}
+
+at::Tensor maxout_backward(const at::Tensor& grad_y, const at::Tensor& mask, int64_t pieces) {
+  static const auto op = handle<decltype(maxout_backward)>("zoo::maxout_backward");
+  return op.call(grad_y, mask, pieces);
+}
+
 }  // namespace zoo::ops
 
 TORCH_LIBRARY(zoo, m) {
@@ -129,4 +144,9 @@ TORCH_LIBRARY(zoo, m) {
   // the same mask. Which elements are kept: csrc/dropout.h.
   m.set_python_module("zoo.ops.dropout");
   m.def("dropout(Tensor x, float p, Tensor seed) -> Tensor");
+  // Maxout: without the mask when no gradient is needed (inference, ONNX's ReduceMax), with it for training.
+  m.set_python_module("zoo.ops.maxout");
+  m.def("maxout(Tensor x, int pieces) -> Tensor");
+  m.def("maxout_with_mask(Tensor x, int pieces) -> (Tensor, Tensor)");
+  m.def("maxout_backward(Tensor grad_y, Tensor mask, int pieces) -> Tensor");
 }

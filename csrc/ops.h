@@ -61,4 +61,14 @@ at::Tensor max_pool2d_backward(const at::Tensor& grad_y, const at::Tensor& x, co
 // Dropout of x with probability p, the mask drawn from `seed` (csrc/dropout.h); contiguous output.
 at::Tensor dropout(const at::Tensor& x, double p, const at::Tensor& seed);
 
+// Maxout over dimension 1 of x (N, pieces * C, ...): y (N, C, ...), y[n, c] = max_j x[n, c * pieces + j] (NaN
+// wins, as torch's amax); contiguous output.
+at::Tensor maxout(const at::Tensor& x, int64_t pieces);
+
+// (y, mask): mask (x's shape, bool) marks the pieces equal to their maximum, for the backward.
+std::tuple<at::Tensor, at::Tensor> maxout_with_mask(const at::Tensor& x, int64_t pieces);
+
+// dx = grad_y / count * mask, count the marked pieces of each maximum: torch's amax gradient (ties share it).
+at::Tensor maxout_backward(const at::Tensor& grad_y, const at::Tensor& mask, int64_t pieces);
+
 }  // namespace zoo::ops

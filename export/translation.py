@@ -1,7 +1,8 @@
 """ONNX translations of zoo's custom ops, for ``torch.onnx.export(dynamo=True, custom_translation_table=...)``.
 
 ``zoo::conv2d`` becomes ``Conv``, ``zoo::batch_norm_eval``
-``BatchNormalization`` (and ``Relu`` after it for the fused ReLU) and ``zoo::max_pool2d`` ``MaxPool``: standard ONNX operators only, so any runtime can load
+``BatchNormalization`` (and ``Relu`` after it for the fused ReLU), ``zoo::max_pool2d`` ``MaxPool`` and
+``zoo::maxout`` ``Reshape`` + ``ReduceMax``: standard ONNX operators only, so any runtime can load
 the file. The functions are written against opset 18, the opset torch's own
 translations use; the exporter converts the whole graph to the requested opset.
 ``zoo::batch_norm_train`` (batch statistics) has no entry: an eval-mode model
@@ -20,7 +21,7 @@ from onnxscript import opset18 as op
 
 import zoo  # noqa: F401  (registers the zoo ops the table's keys name)
 
-__all__ = ["TRANSLATION_TABLE", "conv2d", "batch_norm_eval", "max_pool2d"]
+__all__ = ["TRANSLATION_TABLE", "conv2d", "batch_norm_eval", "max_pool2d", "maxout"]
 
 
 def conv2d(x, weight, bias, stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int]):
@@ -52,9 +53,19 @@ def max_pool2d(x, kernel_size: Sequence[int], stride: Sequence[int], padding: Se
     return y
 
 
+def maxout(x, pieces: int):
+    """``zoo::maxout`` -> ``Reshape`` to (N, C, pieces, ...) and ``ReduceMax`` over the pieces."""
+    shape = op.Shape(x)
+    channels = op.Div(op.Slice(shape, [1], [2]), op.CastLike(pieces, shape))
+    grouped = op.Concat(op.Slice(shape, [0], [1]), channels, op.CastLike([pieces], shape), op.Slice(shape, [2], [64]),
+                        axis=0)
+    return op.ReduceMax(op.Reshape(x, grouped), [2], keepdims=0)
+
+
 # Keys must be the op overloads (.default): the bare op packet raises a TypeError in the exporter.
 TRANSLATION_TABLE: dict[Callable, Callable] = {
     torch.ops.zoo.conv2d.default: conv2d,
     torch.ops.zoo.batch_norm_eval.default: batch_norm_eval,
     torch.ops.zoo.max_pool2d.default: max_pool2d,
+    torch.ops.zoo.maxout.default: maxout,
 }

@@ -106,6 +106,25 @@ def test_batch_norm_relu_matches_torch_and_unfused_zoo_cuda(shape, dtype, traini
         assert_close(fused, ref, scale=10)
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+@pytest.mark.parametrize("shape,pieces", [((128, 384, 8, 8), 2), ((64, 2048), 2), ((3, 12, 5, 7), 3)], ids=str)
+def test_maxout_matches_torch_amax_cuda(shape, pieces, dtype):
+    x = torch.randn(shape, dtype=dtype, device="cuda")
+    x.view(-1)[:64] = x.view(-1)[64:128]  # some tied pieces
+    grad_y = torch.randn(shape[0], shape[1] // pieces, *shape[2:], dtype=dtype, device="cuda")
+    results = {}
+    for side, fn in (("ours", lambda a: zoo.ops.maxout(a, pieces)),
+                     ("torch", lambda a: a.unflatten(1, (-1, pieces)).amax(2))):
+        leaf = x.clone().requires_grad_()
+        y = fn(leaf)
+        y.backward(grad_y)
+        results[side] = (y.detach(), leaf.grad)
+    for o, r in zip(results["ours"], results["torch"]):
+        assert o.device.type == "cuda"
+        assert torch.equal(o, r)
+    torch.library.opcheck(torch.ops.zoo.maxout.default, (x.requires_grad_(), pieces))
+
+
 def test_gradcheck_cuda():
     x = torch.randn(2, 3, 6, 5, dtype=torch.float64, device="cuda", requires_grad=True)
     w = torch.randn(4, 3, 3, 2, dtype=torch.float64, device="cuda", requires_grad=True)

@@ -49,6 +49,13 @@ inline int num_sms() {
   return n;
 }
 
+// Blocks of `threads` for a grid-stride loop over `work` items: enough to give each item a thread,
+// at most 32 per SM (the loop covers the rest), at least 1.
+inline dim3 grid_stride_blocks(int64_t work, int threads) {
+  const int64_t blocks = std::min<int64_t>(ceil_div(work, threads), int64_t(num_sms()) * 32);
+  return dim3(static_cast<unsigned>(std::max<int64_t>(blocks, 1)));
+}
+
 // Every kernel launch goes through here (one place for the launch syntax).
 template <typename Kernel, typename... Args>
 inline void launch_kernel(Kernel kernel, dim3 grid, dim3 block, cudaStream_t stream, Args... args) {

@@ -30,9 +30,8 @@ __global__ void __launch_bounds__(kThreads)
 template <typename scalar_t>
 void dropout(const scalar_t* x, scalar_t* y, int64_t n, const int64_t* seed, uint32_t last, scalar_t scale,
              cudaStream_t stream) {
-  const int64_t blocks = std::min<int64_t>(ceil_div(ceil_div(n, 4), kThreads), int64_t(detail::num_sms()) * 32);
-  detail::launch_kernel(dropout_kernel<scalar_t>, dim3(static_cast<unsigned>(std::max<int64_t>(blocks, 1))),
-                        dim3(kThreads), stream, x, y, n, seed, last, scale);
+  detail::launch_kernel(dropout_kernel<scalar_t>, detail::grid_stride_blocks(ceil_div(n, 4), kThreads), dim3(kThreads),
+                        stream, x, y, n, seed, last, scale);
 }
 
 template void dropout<float>(const float*, float*, int64_t, const int64_t*, uint32_t, float, cudaStream_t);

@@ -11,11 +11,6 @@ using detail::ceil_div;
 
 constexpr int kThreads = 256;
 
-dim3 grid_for(int64_t work) {
-  const int64_t blocks = std::min<int64_t>(ceil_div(work, kThreads), int64_t(detail::num_sms()) * 32);
-  return dim3(static_cast<unsigned>(std::max<int64_t>(blocks, 1)));
-}
-
 template <typename scalar_t>
 __global__ void __launch_bounds__(kThreads)
     forward_kernel(const scalar_t* x, scalar_t* y, int64_t* indices, int64_t planes, Pool2dGeometry g) {
@@ -66,14 +61,14 @@ __global__ void __launch_bounds__(kThreads) backward_kernel(const scalar_t* grad
 template <typename scalar_t>
 void max_pool2d_forward(const scalar_t* x, scalar_t* y, int64_t* indices, int64_t planes, const Pool2dGeometry& g,
                         cudaStream_t stream) {
-  detail::launch_kernel(forward_kernel<scalar_t>, grid_for(planes * g.Ho * g.Wo), dim3(kThreads), stream, x, y,
+  detail::launch_kernel(forward_kernel<scalar_t>, detail::grid_stride_blocks(planes * g.Ho * g.Wo, kThreads), dim3(kThreads), stream, x, y,
                         indices, planes, g);
 }
 
 template <typename scalar_t>
 void max_pool2d_backward(const scalar_t* grad_y, const int64_t* indices, scalar_t* grad_x, int64_t planes,
                          const Pool2dGeometry& g, cudaStream_t stream) {
-  detail::launch_kernel(backward_kernel<scalar_t>, grid_for(planes * g.H * g.W), dim3(kThreads), stream, grad_y,
+  detail::launch_kernel(backward_kernel<scalar_t>, detail::grid_stride_blocks(planes * g.H * g.W, kThreads), dim3(kThreads), stream, grad_y,
                         indices, grad_x, planes, g);
 }
 

@@ -8,6 +8,7 @@ import torch
 from torch import nn
 
 import zoo.nn
+from zoo.nn.maxout import Maxout  # the layer lives with zoo's other layers; importable here as before
 
 __all__ = ["ACTIVATIONS", "INITS", "Maxout", "check_rates", "check_widths", "make_activation",
            "normalized_activation", "width_factor", "init_weights"]
@@ -17,28 +18,6 @@ INITS = ("default", "he", "normal")
 
 # Slope of LeakyReLU / alpha of ELU when none is given (torch's own defaults).
 _DEFAULT_ALPHA = {"leaky_relu": 0.01, "elu": 1.0}
-
-
-class Maxout(nn.Module):
-    """Maximum over ``pieces`` consecutive channels of dimension 1: ``(N, k*C, ...) -> (N, C, ...)``.
-
-    Put after a Linear (or Conv2d) layer with ``k*C`` outputs to get a maxout
-    unit with ``k`` linear pieces per output channel.
-    """
-
-    def __init__(self, pieces: int) -> None:
-        super().__init__()
-        if pieces < 2:
-            raise ValueError(f"maxout needs at least 2 pieces, got {pieces}")
-        self.pieces = pieces
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Take the maximum of each group of ``pieces`` channels."""
-        return x.unflatten(1, (-1, self.pieces)).amax(dim=2)
-
-    def extra_repr(self) -> str:
-        """Shown in the module's repr."""
-        return f"pieces={self.pieces}"
 
 
 def _check_activation(name: str) -> None:
