@@ -282,7 +282,39 @@ def dropout_matches_torch(shape, dtype, kind, p, training, inplace, special):
     assert bool((same(ours, kept) | same(ours, dropped)).all()), (ours, x, p)
 
 
-PROPERTIES = [conv2d_matches_torch, batch_norm_matches_torch, layers_match_torch, dropout_matches_torch]
+@given(
+    shape=st.lists(st.integers(0, 5), min_size=1, max_size=5), pieces=st.integers(-1, 4), dtype=dtypes,
+    kind=st.sampled_from(["contiguous", "channels_last", "strided"]), ties=st.booleans(), special=st.booleans(),
+)
+def maxout_matches_torch(shape, pieces, dtype, kind, ties, special):
+    """zoo.ops.maxout == x.unflatten(1, (-1, pieces)).amax(2) in values and gradient, bit for bit; or both refuse
+    (zoo also refuses dtypes other than float32/float64 with a TypeError)."""
+    base = torch.randn(tuple(shape), dtype=torch.float64)
+    if ties:
+        base = base.round()
+    if special and base.numel():  # NaN and infinities at every fourth element
+        every_fourth = base.view(-1)[::4]
+        every_fourth.copy_(torch.tensor([math.nan, math.inf, -math.inf]).repeat(every_fourth.numel())[: every_fourth.numel()])
+    x = layout(base, kind).to(dtype)
+    ours_in, ref_in = (x.detach().clone().requires_grad_() if x.is_floating_point() else x for _ in range(2))
+    ours, our_error = call(lambda: zoo.ops.maxout(ours_in, pieces))
+    ref, ref_error = call(lambda: ref_in.unflatten(1, (-1, pieces)).amax(2))
+    if ref_error is not None or pieces < 1:  # torch's unflatten takes pieces = -1 as "infer it": zoo refuses
+        assert our_error is not None and same_refusal(our_error, ref_error or ValueError()), (ref_error, our_error)
+        return
+    if dtype not in SUPPORTED:
+        assert isinstance(our_error, TypeError), our_error
+        return
+    assert our_error is None, (our_error, "torch accepted")
+    torch.testing.assert_close(ours, ref, rtol=0, atol=0, equal_nan=True)
+    grad = torch.randn_like(ref)
+    ours.backward(grad)
+    ref.backward(grad)
+    torch.testing.assert_close(ours_in.grad, ref_in.grad, rtol=0, atol=0, equal_nan=True)
+
+
+PROPERTIES = [conv2d_matches_torch, batch_norm_matches_torch, layers_match_torch, dropout_matches_torch,
+              maxout_matches_torch]
 
 
 def main() -> int:

@@ -112,7 +112,13 @@ class OutputBlockCache {
 inline at::Tensor empty_output_strided(at::IntArrayRef sizes, at::IntArrayRef strides, const at::TensorOptions& options) {
   constexpr size_t kCachedFrom = size_t(1) << 20;
   int64_t extent = 1;  // elements spanned, for dense strides
-  for (size_t d = 0; d < sizes.size(); ++d) extent += (sizes[d] - 1) * strides[d];
+  for (size_t d = 0; d < sizes.size(); ++d) {
+    if (sizes[d] == 0) {  // empty: nothing spanned (the sum would go negative, e.g. -1 for (0, 0))
+      extent = 0;
+      break;
+    }
+    extent += (sizes[d] - 1) * strides[d];
+  }
   const size_t bytes = static_cast<size_t>(extent) * options.dtype().itemsize();
   OutputBlockCache& cache = OutputBlockCache::instance();
   if (bytes < kCachedFrom || !cache.enabled() || !options.device().is_cpu()) {
