@@ -92,20 +92,20 @@ MiB = 2**20
 # ---------------------------------------------------------------- the torch twin
 
 
-class TorchBatchNormReLU1d(nn.BatchNorm1d):
-    """torch's BatchNorm1d then torch's ReLU, as one module with BatchNorm1d's state_dict keys (the twin of zoo's)."""
+class _ReLUAfter:
+    """Mixin: torch's batch norm layer it precedes in the bases, then torch's ReLU (its state_dict keys kept)."""
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         """relu(batch_norm(input)), each by torch."""
         return F.relu(super().forward(input))
 
 
-class TorchBatchNormReLU2d(nn.BatchNorm2d):
-    """torch's BatchNorm2d then torch's ReLU, as one module with BatchNorm2d's state_dict keys (the twin of zoo's)."""
+class TorchBatchNormReLU1d(_ReLUAfter, nn.BatchNorm1d):
+    """torch's BatchNorm1d then torch's ReLU, the twin of zoo.nn.BatchNormReLU1d."""
 
-    def forward(self, input: torch.Tensor) -> torch.Tensor:
-        """relu(batch_norm(input)), each by torch."""
-        return F.relu(super().forward(input))
+
+class TorchBatchNormReLU2d(_ReLUAfter, nn.BatchNorm2d):
+    """torch's BatchNorm2d then torch's ReLU, the twin of zoo.nn.BatchNormReLU2d."""
 
 
 class TorchMaxout(nn.Module):

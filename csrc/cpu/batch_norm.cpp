@@ -10,6 +10,7 @@
 //    partials that are merged afterwards; inner loops run along channels.
 #include "checks.h"
 #include "cpu/memory.h"
+#include "cpu/parallel.h"
 #include "empty_batch.h"
 #include "running_stats.h"
 #include "cpu/welford.h"
@@ -174,15 +175,12 @@ inline void affine_rows(const scalar_t* x, scalar_t* y, int64_t begin, int64_t e
   }
 }
 
-// Elements per parallel task in element-wise loops: big enough to amortise
-// scheduling, small enough to split the zoo's tensors over a few threads.
-constexpr int64_t kGrainElements = 32768;
-// The same for the rows layout ((N, C) input, channels-last), whose per-thread
-// partial sums (C of them) are merged afterwards: a task holds at least
-// kRowsPerTask rows, so the merge stays small next to the task's work.
-constexpr int64_t kRowsGrainElements = 32768, kRowsPerTask = 64;
+// Rows per task in the rows layout ((N, C) input, channels-last): kGrainElements (cpu/parallel.h) worth,
+// and at least kRowsPerTask, since each task's per-channel partial sums (C of them) are merged afterwards
+// and the merge must stay small next to the task's work.
+constexpr int64_t kRowsPerTask = 64;
 
-int64_t rows_per_task(int64_t C) { return std::max<int64_t>(kRowsPerTask, kRowsGrainElements / C); }
+int64_t rows_per_task(int64_t C) { return std::max<int64_t>(kRowsPerTask, kGrainElements / C); }
 
 // Channels per parallel task in the planar kernels: tiny inputs stay on one
 // thread, where a hand-off to another would cost more than the work.
@@ -255,6 +253,23 @@ ChannelStats finish(const Welford& w, double eps) {
   return {w.mean, 1.0 / std::sqrt(var + eps), w.m2 / static_cast<double>(w.count - 1)};
 }
 
+// Every channel's affine as two arrays, the form the rows kernels read (one vector load per C values each).
+template <typename scalar_t>
+struct AffineArrays {
+  std::vector<scalar_t> scale, shift;
+};
+
+template <typename scalar_t, typename AffineOf>
+AffineArrays<scalar_t> affine_arrays(int64_t C, const AffineOf& affine_of) {
+  AffineArrays<scalar_t> arrays{std::vector<scalar_t>(C), std::vector<scalar_t>(C)};
+  for (int64_t c = 0; c < C; ++c) {
+    const ChannelAffine<scalar_t> a = affine_of(c);
+    arrays.scale[c] = a.scale;
+    arrays.shift[c] = a.shift;
+  }
+  return arrays;
+}
+
 template <bool kReLU, typename scalar_t>
 void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bias,
                    const ChannelLayout& L, double eps, scalar_t* y, scalar_t* mean_out,
@@ -270,13 +285,8 @@ void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bi
 
   if (L.rows) {
     const std::vector<Welford> stats = row_statistics(x, L.M(), L.C);
-    std::vector<scalar_t> scale(L.C), shift(L.C);
-    for (int64_t c = 0; c < L.C; ++c) {
-      const ChannelAffine<scalar_t> a = store(c, stats[c]);
-      scale[c] = a.scale;
-      shift[c] = a.shift;
-    }
-    apply_channel_affine<kReLU>(x, y, L, scale.data(), shift.data());
+    const auto a = affine_arrays<scalar_t>(L.C, [&](int64_t c) { return store(c, stats[c]); });
+    apply_channel_affine<kReLU>(x, y, L, a.scale.data(), a.shift.data());
     return;
   }
   const bool streaming = writes_streaming<scalar_t>(L);
@@ -523,18 +533,13 @@ void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight, con
     });
     return;
   }
-  std::vector<scalar_t> scale(kReLU ? L.C : 0), shift(kReLU ? L.C : 0);
-  for (int64_t c = 0; kReLU && c < L.C; ++c) {
-    const ChannelAffine<scalar_t> a = affine_of(c);
-    scale[c] = a.scale;
-    shift[c] = a.shift;
-  }
+  const auto a = kReLU ? affine_arrays<scalar_t>(L.C, affine_of) : AffineArrays<scalar_t>{};  // ReLU's mask only
   std::vector<double> sum_dy(L.C), sum_dy_xmu(L.C);
-  grad_sums_rows<kReLU>(dy, x, mean, scale.data(), shift.data(), L.M(), L.C, sum_dy.data(), sum_dy_xmu.data());
+  grad_sums_rows<kReLU>(dy, x, mean, a.scale.data(), a.shift.data(), L.M(), L.C, sum_dy.data(), sum_dy_xmu.data());
   for (int64_t c = 0; c < L.C; ++c) store_parameter_grads(c, sum_dy[c], sum_dy_xmu[c]);
   const auto k = grad_coefficient_arrays(sum_dy.data(), sum_dy_xmu.data(), invstd, weight, L.C, L.count(), train);
-  apply_grad_input<kReLU>(dy, x, mean, scale.data(), shift.data(), k.k_dy.data(), k.k_xmu.data(), k.k_const.data(),
-                          L, dx);
+  apply_grad_input<kReLU>(dy, x, mean, a.scale.data(), a.shift.data(), k.k_dy.data(), k.k_xmu.data(),
+                          k.k_const.data(), L, dx);
 }
 
 // grad_y in x's layout, so one index walks both: describe() reads a non-contiguous x as channels-last.

@@ -176,7 +176,7 @@ void add_column_gradients(const scalar_t* col, const Conv2dGeometry& g, const Ch
 template <typename scalar_t>
 void bias_grad(const scalar_t* dy, int64_t N, int64_t Cout, int64_t P, scalar_t* db) {
   // Tiny gradients stay on one thread, where a hand-off would cost more than the sums.
-  at::parallel_for(0, Cout, std::max<int64_t>(1, 32768 / (N * P)), [&](int64_t begin, int64_t end) {
+  at::parallel_for(0, Cout, std::max<int64_t>(1, kGrainElements / (N * P)), [&](int64_t begin, int64_t end) {
     for (int64_t co = begin; co < end; ++co) {
       double total = 0;
       for (int64_t n = 0; n < N; ++n) {

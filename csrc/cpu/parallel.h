@@ -8,6 +8,10 @@
 
 namespace zoo::cpu {
 
+// Elements per parallel task in element-wise loops: big enough to amortise
+// scheduling, small enough to split the zoo's tensors over a few threads.
+constexpr int64_t kGrainElements = 32768;
+
 // at::parallel_for whose body runs with the caller's thread-local state: OpenMP
 // worker threads do not inherit it, so without this an ATen call in the body
 // (at::mm_out on the weight, say) would run above the autograd guard the caller
