@@ -62,6 +62,7 @@ from common import (  # noqa: E402
 )
 
 import zoo  # noqa: E402
+from zoo.ops.batch_norm import torch_activation  # noqa: E402
 from zoo.ops.checks import pair  # noqa: E402
 from zoo.ops.conv2d import output_size  # noqa: E402
 
@@ -72,6 +73,10 @@ LARGE_BATCH = 256
 # their forward against a copy of x is the memory-bandwidth figure.
 LARGE_TENSOR_BYTES = 32 << 20
 Pair = tuple[int, int]
+
+
+# How a batch-norm row names its fused activation.
+_ACTIVATION_SUFFIX = {"none": "", "relu": "+ReLU", "leaky_relu": "+LeakyReLU", "elu": "+ELU"}
 
 
 @dataclass(frozen=True)
@@ -89,7 +94,9 @@ class Layer:
     ceil_mode: bool = False  # max pooling's
     p: float = 0.0  # dropout's rate
     pieces: int = 0  # maxout's
-    relu: bool = False  # batch norm with the fused ReLU (zoo.nn.BatchNormReLU*d), against torch's BN then ReLU
+    # batch norm's fused activation (zoo.nn.BatchNormReLU*d, ...) and its parameter, against torch's BN then it
+    activation: str = "none"
+    alpha: float = 0.0
 
     @property
     def is_conv(self) -> bool:
@@ -106,7 +113,7 @@ class Layer:
         """A readable name, e.g. ``conv 3→192 k5 p2, 128x3x32x32`` or ``BN2d train 128x192x32x32``."""
         dims = "x".join(map(str, self.shape))
         if self.is_batch_norm:
-            return f"{self.kind}{'+ReLU' if self.relu else ''} train {dims}"
+            return f"{self.kind}{_ACTIVATION_SUFFIX[self.activation]} train {dims}"
         if self.kind == "dropout":
             return f"dropout p{self.p:g}, {dims}"
         if self.kind == "maxout":
@@ -168,7 +175,7 @@ def layer_of(module: nn.Module, shape: torch.Size) -> Layer:
     if isinstance(module, zoo.nn.Maxout):
         return Layer("maxout", tuple(shape), pieces=module.pieces)
     kind = "BN2d" if isinstance(module, zoo.nn.BatchNorm2d) else "BN1d"
-    return Layer(kind, tuple(shape), bias=module.affine, relu=module.fused_relu)
+    return Layer(kind, tuple(shape), bias=module.affine, activation=module.activation, alpha=module.activation_alpha)
 
 
 def layers_of(variant: ModelVariant) -> list[Layer]:
@@ -255,9 +262,11 @@ def layer_functions(layer: Layer, device: torch.device, dtype: torch.dtype):
     channels = layer.shape[1]
     weight, bias = (tensor(channels).requires_grad_(), tensor(channels).requires_grad_()) if layer.bias else (None, None)
     stats = [torch.zeros(channels, device=device, dtype=dtype), torch.ones(channels, device=device, dtype=dtype)]
-    if layer.relu:
-        ours = lambda: zoo.ops.batch_norm_relu(x, *stats, weight, bias, training=True)  # noqa: E731
-        theirs = lambda: F.relu(F.batch_norm(x, *stats, weight, bias, training=True))  # noqa: E731
+    if layer.activation != "none":
+        ours = lambda: zoo.ops.batch_norm_activation(  # noqa: E731
+            x, *stats, weight, bias, training=True, activation=layer.activation, alpha=layer.alpha)
+        theirs = lambda: torch_activation(  # noqa: E731
+            F.batch_norm(x, *stats, weight, bias, training=True), layer.activation, layer.alpha)
     else:
         ours = lambda: zoo.ops.batch_norm(x, *stats, weight, bias, training=True)  # noqa: E731
         theirs = lambda: F.batch_norm(x, *stats, weight, bias, training=True)  # noqa: E731

@@ -81,6 +81,7 @@ from common import (  # noqa: E402
 )
 
 import zoo  # noqa: E402
+from zoo.ops.batch_norm import torch_activation  # noqa: E402
 from zoo.train.allocator import keep_freed_memory  # noqa: E402
 
 IMPLEMENTATIONS = ("ours", "torch")
@@ -92,20 +93,23 @@ MiB = 2**20
 # ---------------------------------------------------------------- the torch twin
 
 
-class _ReLUAfter:
-    """Mixin: torch's batch norm layer it precedes in the bases, then torch's ReLU (its state_dict keys kept)."""
+class _ActivationAfter:
+    """Mixin: torch's batch norm layer it precedes in the bases, then ``activation`` by torch (no state_dict keys)."""
+
+    activation = "none"
+    activation_alpha = 0.0
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
-        """relu(batch_norm(input)), each by torch."""
-        return F.relu(super().forward(input))
+        """activation(batch_norm(input)), each by torch."""
+        return torch_activation(super().forward(input), self.activation, self.activation_alpha)
 
 
-class TorchBatchNormReLU1d(_ReLUAfter, nn.BatchNorm1d):
-    """torch's BatchNorm1d then torch's ReLU, the twin of zoo.nn.BatchNormReLU1d."""
+class TorchBatchNormAct1d(_ActivationAfter, nn.BatchNorm1d):
+    """torch's BatchNorm1d then torch's activation, the twin of zoo.nn.BatchNormReLU1d (LeakyReLU1d, ELU1d)."""
 
 
-class TorchBatchNormReLU2d(_ReLUAfter, nn.BatchNorm2d):
-    """torch's BatchNorm2d then torch's ReLU, the twin of zoo.nn.BatchNormReLU2d."""
+class TorchBatchNormAct2d(_ActivationAfter, nn.BatchNorm2d):
+    """torch's BatchNorm2d then torch's activation, the twin of zoo.nn.BatchNormReLU2d (LeakyReLU2d, ELU2d)."""
 
 
 class TorchMaxout(nn.Module):
@@ -122,7 +126,9 @@ class TorchMaxout(nn.Module):
 
 _TORCH_BATCH_NORM = {
     zoo.nn.BatchNorm1d: nn.BatchNorm1d, zoo.nn.BatchNorm2d: nn.BatchNorm2d,
-    zoo.nn.BatchNormReLU1d: TorchBatchNormReLU1d, zoo.nn.BatchNormReLU2d: TorchBatchNormReLU2d,
+    zoo.nn.BatchNormReLU1d: TorchBatchNormAct1d, zoo.nn.BatchNormReLU2d: TorchBatchNormAct2d,
+    zoo.nn.BatchNormLeakyReLU1d: TorchBatchNormAct1d, zoo.nn.BatchNormLeakyReLU2d: TorchBatchNormAct2d,
+    zoo.nn.BatchNormELU1d: TorchBatchNormAct1d, zoo.nn.BatchNormELU2d: TorchBatchNormAct2d,
 }
 
 
@@ -136,6 +142,8 @@ def torch_layer(module: nn.Module) -> nn.Module | None:
     elif type(module) in _TORCH_BATCH_NORM:
         layer = _TORCH_BATCH_NORM[type(module)](module.num_features, module.eps, module.momentum, module.affine,
                                                 module.track_running_stats)
+        if isinstance(layer, _ActivationAfter):
+            layer.activation, layer.activation_alpha = module.activation, module.activation_alpha
     elif type(module) is zoo.nn.MaxPool2d:
         return nn.MaxPool2d(module.kernel_size, module.stride, module.padding, module.dilation, module.return_indices,
                             module.ceil_mode)

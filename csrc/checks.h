@@ -5,6 +5,7 @@
 // check what chooses a kernel (tensor, layout, device).
 #pragma once
 
+#include "activation.h"
 #include "conv2d_geometry.h"
 #include "pool2d_geometry.h"
 
@@ -101,12 +102,26 @@ inline void check_bn_backward(const at::Tensor& grad_y, const at::Tensor& x, con
   check_bn_channel_vector(invstd, x, "invstd");
 }
 
-// batch_norm_backward's fused-ReLU arguments: the bias recomputes ReLU's mask with the training
-// forward's own arithmetic, which eval's forward (running statistics) does not share.
-inline void check_bn_backward_relu(const at::Tensor& x, const std::optional<at::Tensor>& bias, bool train, bool relu) {
+// The fused activation of the batch-norm ops (`activation`, `alpha` in their schemas; activation.h).
+inline activation::Activation bn_activation(c10::string_view name, double alpha) {
+  using activation::Kind;
+  if (name == "none") return {Kind::kNone, alpha};
+  if (name == "relu") return {Kind::kReLU, alpha};
+  if (name == "leaky_relu") return {Kind::kLeakyReLU, alpha};
+  if (name == "elu") return {Kind::kELU, alpha};
+  TORCH_CHECK_VALUE(false, kBatchNorm, ": unknown fused activation '", name,
+                    "'; expected 'none', 'relu', 'leaky_relu' or 'elu'");
+}
+
+// batch_norm_backward's fused-activation arguments: the bias recomputes the pre-activation with the
+// training forward's own arithmetic, which eval's forward (running statistics) does not share.
+inline activation::Activation check_bn_backward_activation(const at::Tensor& x, const std::optional<at::Tensor>& bias,
+                                                           bool train, c10::string_view name, double alpha) {
+  const activation::Activation fused = bn_activation(name, alpha);
   check_bn_optional_channel_vector(bias, x, "bias");
-  TORCH_CHECK_VALUE(!relu || train, kBatchNorm, ": the fused ReLU's backward needs train=True (the training forward's "
-                    "statistics)");
+  TORCH_CHECK_VALUE(fused.kind == activation::Kind::kNone || train, kBatchNorm, ": the fused ", name,
+                    "'s backward needs train=True (the training forward's statistics)");
+  return fused;
 }
 
 // The split batch norm of synchronized (multi-process) training: batch_norm_stats (local

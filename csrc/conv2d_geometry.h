@@ -3,13 +3,9 @@
 // checks.h builds it from tensors, refusing sizes whose arithmetic would overflow.
 #pragma once
 
-#include <cstdint>
+#include "host_device.h"
 
-#if defined(__CUDACC__)
-#define ZOO_HOST_DEVICE __host__ __device__
-#else
-#define ZOO_HOST_DEVICE
-#endif
+#include <cstdint>
 
 namespace zoo {
 

@@ -4,14 +4,10 @@
 // element-wise maximum of group g's pieces.
 #pragma once
 
+#include "host_device.h"
+
 #include <cstdint>
 #include <vector>
-
-#if defined(__CUDACC__)
-#define ZOO_HOST_DEVICE __host__ __device__
-#else
-#define ZOO_HOST_DEVICE
-#endif
 
 namespace zoo::maxout {
 

@@ -23,23 +23,24 @@ c10::TypedOperatorHandle<Signature> handle(const char* name) {
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
-    double eps, bool relu) {
+    double eps, c10::string_view activation, double alpha) {
   static const auto op = handle<decltype(batch_norm_train)>("zoo::batch_norm_train");
-  return op.call(x, weight, bias, running_mean, running_var, momentum, eps, relu);
+  return op.call(x, weight, bias, running_mean, running_var, momentum, eps, activation, alpha);
 }
 
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                            const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
-                           const at::Tensor& running_var, double eps, bool relu) {
+                           const at::Tensor& running_var, double eps, c10::string_view activation, double alpha) {
   static const auto op = handle<decltype(batch_norm_eval)>("zoo::batch_norm_eval");
-  return op.call(x, weight, bias, running_mean, running_var, eps, relu);
+  return op.call(x, weight, bias, running_mean, running_var, eps, activation, alpha);
 }
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
     const at::Tensor& grad_y, const at::Tensor& x, const std::optional<at::Tensor>& weight, const at::Tensor& mean,
-    const at::Tensor& invstd, bool train, const std::optional<at::Tensor>& bias, bool relu) {
+    const at::Tensor& invstd, bool train, const std::optional<at::Tensor>& bias, c10::string_view activation,
+    double alpha) {
   static const auto op = handle<decltype(batch_norm_backward)>("zoo::batch_norm_backward");
-  return op.call(grad_y, x, weight, mean, invstd, train, bias, relu);
+  return op.call(grad_y, x, weight, mean, invstd, train, bias, activation, alpha);
 }
 
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
@@ -103,17 +104,18 @@ TORCH_LIBRARY(zoo, m) {
   // named here (and imports it when tracing needs the fake kernel).
   m.set_python_module("zoo.ops.batch_norm");
   // Training batch norm updates the running buffers it is given in place, as torch's native_batch_norm does.
-  // relu=True applies ReLU to the output in the same pass (zoo.nn.BatchNormReLU*d); the backward then
-  // needs the bias too, to recompute ReLU's mask from x instead of reading a saved output.
+  // activation ("relu", "leaky_relu" with slope alpha, "elu" with alpha; activation.h) is applied to the
+  // output in the same pass (zoo.nn.BatchNormReLU*d, ...); the backward then needs the bias too, to
+  // recompute the pre-activation from x instead of reading a saved output.
   m.def(
       "batch_norm_train(Tensor x, Tensor? weight, Tensor? bias, Tensor(a!)? running_mean, Tensor(b!)? running_var, "
-      "float momentum, float eps, bool relu=False) -> (Tensor, Tensor, Tensor, Tensor)");
+      "float momentum, float eps, str activation=\"none\", float alpha=0.0) -> (Tensor, Tensor, Tensor, Tensor)");
   m.def(
       "batch_norm_eval(Tensor x, Tensor? weight, Tensor? bias, Tensor running_mean, Tensor running_var, float eps, "
-      "bool relu=False) -> Tensor");
+      "str activation=\"none\", float alpha=0.0) -> Tensor");
   m.def(
       "batch_norm_backward(Tensor grad_y, Tensor x, Tensor? weight, Tensor mean, Tensor invstd, bool train, "
-      "Tensor? bias=None, bool relu=False) -> (Tensor, Tensor, Tensor)");
+      "Tensor? bias=None, str activation=\"none\", float alpha=0.0) -> (Tensor, Tensor, Tensor)");
   // Synchronized batch norm (zoo.nn.SyncBatchNorm) splits training batch norm around its collectives:
   // local (mean, M2), then batch_norm_eval with the merged statistics; local (sum_dy, sum_dy_xmu), then dx
   // from the sums reduced over every process, `count` values per channel in all.

@@ -5,6 +5,7 @@
 
 #include <ATen/core/Tensor.h>
 #include <c10/util/ArrayRef.h>
+#include <c10/util/string_view.h>
 
 #include <array>
 #include <optional>
@@ -13,26 +14,28 @@
 namespace zoo::ops {
 
 // Training batch norm: (y, mean, invstd, var_unbiased) of x (N, C, ...), statistics of shape (C);
-// the running buffers given are updated in place with `momentum` (running_stats.h). With `relu`,
-// y = max(batch_norm(x), 0) in the same pass.
+// the running buffers given are updated in place with `momentum` (running_stats.h). With an
+// `activation` ("relu", "leaky_relu" of slope `alpha`, "elu" of `alpha`; activation.h), y is that
+// activation of batch norm's output, computed in the same pass ("none": batch norm alone).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
-    double eps, bool relu);
+    double eps, c10::string_view activation, double alpha);
 
-// Inference batch norm from running statistics (with `relu`, followed by ReLU in the same pass).
+// Inference batch norm from running statistics (then the fused `activation`, as for training).
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                            const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
-                           const at::Tensor& running_var, double eps, bool relu);
+                           const at::Tensor& running_var, double eps, c10::string_view activation, double alpha);
 
 // Fused backward: (dx, dweight, dbias). mean/invstd are the saved batch statistics when
 // `train`, else running_mean and 1/sqrt(running_var + eps); dweight and dbias have shape (C)
-// even without a weight. With `relu` (training only) grad_y is the gradient of the fused
-// ReLU's output: ReLU's mask is recomputed from x, mean, invstd, weight and bias exactly as
-// the training forward computed it, so no output needs saving.
+// even without a weight. With an `activation` (training only) grad_y is the gradient of the fused
+// activation's output: its pre-activation is recomputed from x, mean, invstd, weight and bias
+// exactly as the training forward computed it, so no output needs saving.
 std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
     const at::Tensor& grad_y, const at::Tensor& x, const std::optional<at::Tensor>& weight, const at::Tensor& mean,
-    const at::Tensor& invstd, bool train, const std::optional<at::Tensor>& bias, bool relu);
+    const at::Tensor& invstd, bool train, const std::optional<at::Tensor>& bias, c10::string_view activation,
+    double alpha);
 
 // 2-D convolution (groups = 1, zero padding): x (N, Cin, H, W), weight (Cout, Cin, kh, kw), bias (Cout).
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,

@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-#include "conv2d_geometry.h"  // ZOO_HOST_DEVICE
+#include "host_device.h"
 
 namespace zoo::philox {
 

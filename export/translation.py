@@ -32,15 +32,22 @@ def conv2d(x, weight, bias, stride: Sequence[int], padding: Sequence[int], dilat
     return op.Conv(x, weight, bias, strides=stride, pads=pads, dilations=dilation)
 
 
-def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float, relu: bool = False):
-    """``zoo::batch_norm_eval`` -> ONNX ``BatchNormalization`` (inference form, one output), then ``Relu`` when fused."""
+def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float, activation: str = "none",
+                    alpha: float = 0.0):
+    """``zoo::batch_norm_eval`` -> ONNX ``BatchNormalization`` (inference form, one output), then the fused activation (Relu, LeakyRelu, Elu)."""
     # ONNX needs scale and bias; a layer with affine=False has neither: use 1 and 0.
     if weight is None:
         weight = op.Expand(op.CastLike(1.0, running_mean), op.Shape(running_mean))
     if bias is None:
         bias = op.Expand(op.CastLike(0.0, running_mean), op.Shape(running_mean))
     y = op.BatchNormalization(x, weight, bias, running_mean, running_var, epsilon=eps)
-    return op.Relu(y) if relu else y
+    if activation == "relu":
+        return op.Relu(y)
+    if activation == "leaky_relu":
+        return op.LeakyRelu(y, alpha=alpha)
+    if activation == "elu":
+        return op.Elu(y, alpha=alpha)
+    return y
 
 
 def max_pool2d(x, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],

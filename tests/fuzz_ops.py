@@ -23,6 +23,7 @@ from hypothesis import HealthCheck, given, seed, settings
 from hypothesis import strategies as st
 
 import zoo
+from zoo.ops.batch_norm import torch_activation
 
 CLEAR_ERRORS = (ValueError, TypeError, NotImplementedError)
 SUPPORTED = (torch.float32, torch.float64)
@@ -168,16 +169,19 @@ def conv2d_matches_torch(n, c, h, w_, cout, kh, kw, dtype, bias, kind, stride, p
     ),
     dtype=dtypes, training=st.booleans(), affine=st.booleans(), running=st.booleans(),
     momentum=st.sampled_from([0.1, 0.0, 1.0, 0.7]), eps=st.sampled_from([1e-5, 1e-3, 0.0, -1.0]),
-    kind=st.sampled_from(["contiguous", "channels_last", "strided"]), relu=st.booleans(),
+    kind=st.sampled_from(["contiguous", "channels_last", "strided"]),
+    activation=st.sampled_from(["none", "relu", "leaky_relu", "elu"]), alpha=st.sampled_from([0.01, 0.3, 1.0, 2.0]),
 )
-def batch_norm_matches_torch(shape, dtype, training, affine, running, momentum, eps, kind, relu):
+def batch_norm_matches_torch(shape, dtype, training, affine, running, momentum, eps, kind, activation, alpha):
     """zoo.ops.batch_norm == F.batch_norm (output, gradients, running statistics), or both refuse;
-    with ``relu``, zoo.ops.batch_norm_relu == F.relu(F.batch_norm(...))."""
-    ours_fn = zoo.ops.batch_norm_relu if relu else zoo.ops.batch_norm
+    with an ``activation``, zoo.ops.batch_norm_activation == that activation of F.batch_norm(...)."""
+    def ours_fn(*args):
+        if activation == "none":
+            return zoo.ops.batch_norm(*args)
+        return zoo.ops.batch_norm_activation(*args, activation=activation, alpha=alpha)
 
     def ref_fn(*args):
-        y = F.batch_norm(*args)
-        return F.relu(y) if relu else y
+        return torch_activation(F.batch_norm(*args), activation, alpha)
 
     x = layout(torch.randn(*shape, dtype=torch.float64) * 3 + 1, kind).to(dtype)
     channels = shape[1] if len(shape) > 1 else 1

@@ -86,23 +86,30 @@ def test_batch_norm_matches_torch_cuda(shape, dtype, training, channels_last):
         assert results["ours"][0].is_contiguous(memory_format=torch.channels_last)
 
 
+@pytest.mark.parametrize("activation,alpha,then", [("relu", 0.0, lambda y: torch.relu(y)),
+                                                   ("leaky_relu", 0.2, lambda y: F.leaky_relu(y, 0.2)),
+                                                   ("elu", 1.3, lambda y: F.elu(y, 1.3))], ids=str)
 @pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
 @pytest.mark.parametrize("shape", [(16, 12, 9, 11), (300, 40), (8, 24, 6, 5)], ids=str)
 @pytest.mark.parametrize("training", [True, False])
-def test_batch_norm_relu_matches_torch_and_unfused_zoo_cuda(shape, dtype, training):
+def test_batch_norm_activation_matches_torch_and_unfused_zoo_cuda(shape, dtype, training, activation, alpha, then):
     x = torch.randn(shape, dtype=dtype, device="cuda")
     c = shape[1]
     weight, bias = torch.randn(c, dtype=dtype, device="cuda"), torch.randn(c, dtype=dtype, device="cuda")
     rm, rv = torch.randn(c, dtype=dtype, device="cuda"), torch.rand(c, dtype=dtype, device="cuda") + 0.5
     grad_y = torch.randn(shape, dtype=dtype, device="cuda")
     sides = {
-        "fused": lambda a, w, b: zoo.ops.batch_norm_relu(a, rm.clone(), rv.clone(), w, b, training),
-        "unfused": lambda a, w, b: torch.relu(zoo.ops.batch_norm(a, rm.clone(), rv.clone(), w, b, training)),
-        "torch": lambda a, w, b: torch.relu(F.batch_norm(a, rm.clone(), rv.clone(), w, b, training)),
+        "fused": lambda a, w, b: zoo.ops.batch_norm_activation(a, rm.clone(), rv.clone(), w, b, training,
+                                                               activation=activation, alpha=alpha),
+        "unfused": lambda a, w, b: then(zoo.ops.batch_norm(a, rm.clone(), rv.clone(), w, b, training)),
+        "torch": lambda a, w, b: then(F.batch_norm(a, rm.clone(), rv.clone(), w, b, training)),
     }
     results = {side: run_conv(fn, x, weight, bias, grad_y) for side, fn in sides.items()}
     for fused, unfused, ref in zip(results["fused"], results["unfused"], results["torch"]):
-        assert torch.equal(fused, unfused)  # the backward's recomputed mask is the forward's
+        if activation == "relu":
+            assert torch.equal(fused, unfused)  # the backward's recomputed mask is the forward's
+        else:
+            assert_close(fused, unfused, scale=10)
         assert_close(fused, ref, scale=10)
 
 
@@ -134,6 +141,9 @@ def test_gradcheck_cuda():
     beta = torch.randn(3, dtype=torch.float64, device="cuda", requires_grad=True)
     assert gradcheck(lambda a, c, d: zoo.ops.batch_norm(a, None, None, c, d, True), (x, g, beta))
     assert gradcheck(lambda a, c, d: zoo.ops.batch_norm_relu(a, None, None, c, d, True), (x, g, beta))
+    for activation in ("leaky_relu", "elu"):
+        assert gradcheck(lambda a, c, d: zoo.ops.batch_norm_activation(a, None, None, c, d, True,
+                                                                       activation=activation, alpha=0.3), (x, g, beta))
 
 
 def test_opcheck_cuda():

@@ -191,14 +191,21 @@ def test_cnn_blocks_and_sizes():
         CNN(1, (4, 4), 2, [ConvBlock(3, kernel=5)])
 
 
+@pytest.mark.parametrize("activation,alpha,layers,torch_layer", [
+    ("relu", None, (zoo.nn.BatchNormReLU2d, zoo.nn.BatchNormReLU1d), nn.ReLU),
+    ("leaky_relu", 0.2, (zoo.nn.BatchNormLeakyReLU2d, zoo.nn.BatchNormLeakyReLU1d), nn.LeakyReLU),
+    ("elu", 0.5, (zoo.nn.BatchNormELU2d, zoo.nn.BatchNormELU1d), nn.ELU),
+], ids=str)
 @pytest.mark.parametrize("name", ["mnist_cnn_32_64", "nin_relu_bn", "mnist_mlp_1024_512"])
-def test_fused_batch_norm_relu_keeps_the_layer_indices(name):
-    # Batch norm + ReLU is one fused layer and an Identity in ReLU's place, so the state_dict keys are those of
-    # the same model with an unfused activation (ELU has no parameters either): checkpoints saved before load.
-    fused = create_model(name, batch_norm=True)
-    unfused = create_model(name, batch_norm=True, activation="elu")
-    assert any(isinstance(m, zoo.nn.BatchNormReLU2d | zoo.nn.BatchNormReLU1d) for m in fused.modules())
-    assert not any(isinstance(m, nn.ReLU) for m in fused.modules())
+def test_fused_batch_norm_activation_keeps_the_layer_indices(name, activation, alpha, layers, torch_layer):
+    # Batch norm + activation is one fused layer and an Identity in the activation's place, so the state_dict
+    # keys are those of the same model with an unfused activation (SELU has no parameters either): checkpoints
+    # saved before load. The fused layers get the activation's parameter.
+    fused = create_model(name, batch_norm=True, activation=activation, alpha=alpha)
+    unfused = create_model(name, batch_norm=True, activation="selu")
+    fused_layers = [m for m in fused.modules() if isinstance(m, layers)]
+    assert fused_layers and all(m.activation_alpha == (alpha or 0.0) for m in fused_layers)
+    assert not any(isinstance(m, torch_layer) for m in fused.modules())
     assert list(fused.state_dict()) == list(unfused.state_dict())
     unfused.load_state_dict(fused.state_dict())
 

@@ -5,9 +5,10 @@
 // not parameters (updated in place by the training kernel), so no gradient
 // flows into them either. When no gradient is needed (no_grad, or no input
 // requiring one) the kernel runs without an autograd node, as torch's own ops do.
-// The fused ReLU (relu=True) saves nothing more in training than the bias, from
-// which the backward recomputes ReLU's mask; in eval mode with a gradient (rare:
-// a frozen model differentiated) ReLU is torch's own op after batch norm's.
+// A fused activation (activation.h) saves nothing more in training than the bias,
+// from which the backward recomputes the pre-activation; in eval mode with a gradient
+// (rare: a frozen model differentiated) the activation is torch's own op after batch norm's.
+#include "checks.h"
 #include "ops.h"
 
 #include <torch/autograd.h>
@@ -26,14 +27,29 @@ using torch::autograd::variable_list;
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> train_below_autograd(
     const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
-    double eps, bool relu) {
+    double eps, c10::string_view activation, double alpha) {
   auto out = [&] {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    return ops::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps, relu);
+    return ops::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps, activation, alpha);
   }();
   for (const auto& buffer : {running_mean, running_var})
     if (buffer.has_value() && buffer->defined()) buffer->unsafeGetTensorImpl()->bump_version();
   return out;
+}
+
+// The fused activation as torch's own op on batch norm's output y.
+at::Tensor torch_activation(const at::Tensor& y, c10::string_view activation, double alpha) {
+  switch (checks::bn_activation(activation, alpha).kind) {
+    case activation::Kind::kNone:
+      return y;
+    case activation::Kind::kReLU:
+      return at::relu(y);
+    case activation::Kind::kLeakyReLU:
+      return at::leaky_relu(y, alpha);
+    case activation::Kind::kELU:
+      return at::elu(y, alpha);
+  }
+  return y;
 }
 
 // The gradient of an optional input: undefined when the input was not given.
@@ -44,14 +60,16 @@ class BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const std::optional<at::Tensor>& weight,
                                const std::optional<at::Tensor>& bias, const std::optional<at::Tensor>& running_mean,
                                const std::optional<at::Tensor>& running_var, double momentum, double eps,
-                               bool relu) {
+                               c10::string_view activation, double alpha) {
     auto [y, mean, invstd, var] =
-        train_below_autograd(x, weight, bias, running_mean, running_var, momentum, eps, relu);
+        train_below_autograd(x, weight, bias, running_mean, running_var, momentum, eps, activation, alpha);
     const at::Tensor w = weight.value_or(at::Tensor());
-    const at::Tensor b = relu ? bias.value_or(at::Tensor()) : at::Tensor();  // only ReLU's mask needs it
+    const bool fused = activation != "none";
+    const at::Tensor b = fused ? bias.value_or(at::Tensor()) : at::Tensor();  // only the activation needs it
     ctx->save_for_backward({x, w, mean, invstd, b});
     ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
-    ctx->saved_data["relu"] = relu;
+    ctx->saved_data["activation"] = std::string(activation);
+    ctx->saved_data["alpha"] = alpha;
     ctx->mark_non_differentiable({mean, invstd, var});
     return {y, mean, invstd, var};
   }
@@ -60,12 +78,12 @@ class BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& weight = saved[1];
     const at::Tensor& bias = saved[4];
-    const bool relu = ctx->saved_data["relu"].toBool();
-    auto [dx, dweight, dbias] = ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], saved[3], true,
-                                                         bias.defined() ? std::optional(bias) : std::nullopt, relu);
+    auto [dx, dweight, dbias] = ops::batch_norm_backward(
+        grads[0], saved[0], weight, saved[2], saved[3], true, bias.defined() ? std::optional(bias) : std::nullopt,
+        ctx->saved_data["activation"].toStringRef(), ctx->saved_data["alpha"].toDouble());
     return {dx,           if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),
             at::Tensor(), at::Tensor(),                        at::Tensor(),
-            at::Tensor(), at::Tensor()};
+            at::Tensor(), at::Tensor(),                        at::Tensor()};
   }
 };
 
@@ -75,7 +93,7 @@ class BatchNormEval : public torch::autograd::Function<BatchNormEval> {
                                const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
                                const at::Tensor& running_var, double eps) {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    at::Tensor y = ops::batch_norm_eval(x, weight, bias, running_mean, running_var, eps, false);
+    at::Tensor y = ops::batch_norm_eval(x, weight, bias, running_mean, running_var, eps, "none", 0.0);
     ctx->save_for_backward({x, weight.value_or(at::Tensor()), running_mean, running_var});
     ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
     ctx->saved_data["eps"] = eps;
@@ -87,7 +105,7 @@ class BatchNormEval : public torch::autograd::Function<BatchNormEval> {
     const at::Tensor& weight = saved[1];
     const at::Tensor invstd = saved[3].add(ctx->saved_data["eps"].toDouble()).rsqrt();
     auto [dx, dweight, dbias] =
-        ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], invstd, false, std::nullopt, false);
+        ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], invstd, false, std::nullopt, "none", 0.0);
     return {dx,           if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),
             at::Tensor(), at::Tensor(),                        at::Tensor()};
   }
@@ -96,23 +114,24 @@ class BatchNormEval : public torch::autograd::Function<BatchNormEval> {
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
-    double eps, bool relu) {
+    double eps, c10::string_view activation, double alpha) {
   if (!torch::autograd::compute_requires_grad(x, weight, bias)) {
-    return train_below_autograd(x, weight, bias, running_mean, running_var, momentum, eps, relu);
+    return train_below_autograd(x, weight, bias, running_mean, running_var, momentum, eps, activation, alpha);
   }
-  const variable_list out = BatchNormTrain::apply(x, weight, bias, running_mean, running_var, momentum, eps, relu);
+  const variable_list out =
+      BatchNormTrain::apply(x, weight, bias, running_mean, running_var, momentum, eps, activation, alpha);
   return {out[0], out[1], out[2], out[3]};
 }
 
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                            const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
-                           const at::Tensor& running_var, double eps, bool relu) {
+                           const at::Tensor& running_var, double eps, c10::string_view activation, double alpha) {
   if (!torch::autograd::compute_requires_grad(x, weight, bias)) {
     at::AutoDispatchBelowADInplaceOrView below_autograd;
-    return ops::batch_norm_eval(x, weight, bias, running_mean, running_var, eps, relu);
+    return ops::batch_norm_eval(x, weight, bias, running_mean, running_var, eps, activation, alpha);
   }
   const at::Tensor y = BatchNormEval::apply(x, weight, bias, running_mean, running_var, eps)[0];
-  return relu ? at::relu(y) : y;
+  return torch_activation(y, activation, alpha);
 }
 
 }  // namespace

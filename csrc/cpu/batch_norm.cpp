@@ -8,6 +8,7 @@
 //  - rows ((N, C), channels-last NHWC, or S == 1): x is M = N*S rows of C
 //    contiguous values. Work is split by rows with per-thread per-channel
 //    partials that are merged afterwards; inner loops run along channels.
+#include "activation.h"
 #include "checks.h"
 #include "cpu/memory.h"
 #include "cpu/parallel.h"
@@ -59,45 +60,29 @@ void check_device(const at::Tensor& x) {
 
 using checks::data_or_null;
 
-// f(std::true_type) with a fused ReLU, f(std::false_type) without: the kernels take it as a
-// template argument, so the loops without ReLU stay as they were.
-template <typename F>
-inline void with_relu(bool relu, const F& f) {
-  if (relu) {
-    f(std::true_type{});
-  } else {
-    f(std::false_type{});
-  }
-}
+// The fused activation (activation.h) is a template argument of the kernels: `Act act` below,
+// activation::None<scalar_t> for plain batch norm.
 
-// Normalisation as one multiply-add, y = x * scale + shift. The fused ReLU's backward
-// recomputes the forward's y with this same function to get ReLU's mask, so both must
-// round alike: one expression, contracted (or not) the same way wherever it is inlined.
+// Normalisation as one multiply-add, y = x * scale + shift. The fused activation's backward
+// recomputes the forward's y with this same function, so both must round alike: one
+// expression, contracted (or not) the same way wherever it is inlined.
 template <typename scalar_t>
 inline scalar_t affine(scalar_t x, scalar_t scale, scalar_t shift) {
   return x * scale + shift;
 }
 
-// ReLU of a batch-norm output; NaN stays NaN, as in torch.
-template <typename scalar_t>
-inline scalar_t relu_of(scalar_t v) {
-  return v < scalar_t(0) ? scalar_t(0) : v;
+// The output of the layer at x: batch norm, then the fused activation.
+template <typename Act, typename scalar_t>
+inline scalar_t normalized(Act act, scalar_t x, scalar_t scale, scalar_t shift) {
+  return act(affine(x, scale, shift));
 }
 
-// The output of batch norm at x, with the ReLU when kReLU.
-template <bool kReLU, typename scalar_t>
-inline scalar_t normalized(scalar_t x, scalar_t scale, scalar_t shift) {
-  const scalar_t v = affine(x, scale, shift);
-  if constexpr (kReLU) return relu_of(v);
-  return v;
-}
-
-// dy as the gradient of batch norm's own output: with the fused ReLU, zero where the forward's
-// pre-activation (recomputed) was not positive, as torch's threshold_backward of ReLU's output.
-template <bool kReLU, typename scalar_t>
-inline scalar_t through_relu(scalar_t dy, scalar_t x, scalar_t scale, scalar_t shift) {
-  if constexpr (kReLU) return affine(x, scale, shift) > scalar_t(0) ? dy : scalar_t(0);
-  return dy;
+// dy (the layer's output gradient) as the gradient of batch norm's own output: through the fused
+// activation's derivative at the forward's pre-activation, recomputed from x.
+template <typename Act, typename scalar_t>
+inline scalar_t through_activation(Act act, scalar_t dy, scalar_t x, scalar_t scale, scalar_t shift) {
+  if constexpr (Act::kIdentity) return dy;
+  return act.grad(dy, affine(x, scale, shift));
 }
 
 // A channel's (scale, shift) in training, from its statistics as the op returns them (in x's
@@ -115,11 +100,11 @@ ChannelAffine<scalar_t> channel_affine(scalar_t mean, scalar_t invstd, const sca
   return {static_cast<scalar_t>(scale), static_cast<scalar_t>(shift)};
 }
 
-// y = x * scale + shift (then ReLU when kReLU) over one run of n values of a single channel.
-template <bool kReLU, typename scalar_t>
-inline void affine_run(const scalar_t* x, scalar_t* y, int64_t n, scalar_t scale, scalar_t shift) {
+// y = act(x * scale + shift) over one run of n values of a single channel.
+template <typename Act, typename scalar_t>
+inline void affine_run(Act act, const scalar_t* x, scalar_t* y, int64_t n, scalar_t scale, scalar_t shift) {
 #pragma omp simd
-  for (int64_t i = 0; i < n; ++i) y[i] = normalized<kReLU>(x[i], scale, shift);
+  for (int64_t i = 0; i < n; ++i) y[i] = normalized(act, x[i], scale, shift);
 }
 
 #if defined(__AVX512F__)
@@ -138,21 +123,20 @@ inline void stream_run(float* out, int64_t n, const Value& value, const Vector& 
 #endif
 
 // affine_run with non-temporal stores where the build has them (stream_run).
-template <bool kReLU, typename scalar_t>
-inline void affine_run_streaming(const scalar_t* x, scalar_t* y, int64_t n, scalar_t scale, scalar_t shift) {
+template <typename Act, typename scalar_t>
+inline void affine_run_streaming(Act act, const scalar_t* x, scalar_t* y, int64_t n, scalar_t scale,
+                                 scalar_t shift) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<scalar_t, float>) {
-    // An AVX-512 build has FMA, so the scalar affine() contracts to the same fused multiply-add.
-    const __m512 s = _mm512_set1_ps(scale), t = _mm512_set1_ps(shift), zero = _mm512_setzero_ps();
-    stream_run(y, n, [&](int64_t i) { return normalized<kReLU>(x[i], scale, shift); },
-               [&](int64_t i) {
-                 const __m512 v = _mm512_fmadd_ps(_mm512_loadu_ps(x + i), s, t);
-                 return kReLU ? _mm512_max_ps(zero, v) : v;  // max_ps(0, NaN) is NaN: its second operand
-               });
+    // An AVX-512 build has FMA, so the scalar affine() contracts to the same fused multiply-add;
+    // the activation's operators work on the register as a GCC vector (Float16).
+    const __m512 s = _mm512_set1_ps(scale), t = _mm512_set1_ps(shift);
+    stream_run(y, n, [&](int64_t i) { return normalized(act, x[i], scale, shift); },
+               [&](int64_t i) { return __m512(act(Float16(_mm512_fmadd_ps(_mm512_loadu_ps(x + i), s, t)))); });
     return;
   }
 #endif
-  affine_run<kReLU>(x, y, n, scale, shift);
+  affine_run(act, x, y, n, scale, shift);
 }
 
 // Whether a pass over a tensor of layout L writes its output with non-temporal stores:
@@ -163,15 +147,15 @@ bool writes_streaming(const ChannelLayout& L) {
   return L.N * L.C * L.S * static_cast<int64_t>(sizeof(scalar_t)) >= kStreamingBytes;
 }
 
-// y[r, c] = x[r, c] * scale[c] + shift[c] (then ReLU when kReLU) for rows [begin, end).
-template <bool kReLU, typename scalar_t>
-inline void affine_rows(const scalar_t* x, scalar_t* y, int64_t begin, int64_t end, int64_t C,
+// y[r, c] = act(x[r, c] * scale[c] + shift[c]) for rows [begin, end).
+template <typename Act, typename scalar_t>
+inline void affine_rows(Act act, const scalar_t* x, scalar_t* y, int64_t begin, int64_t end, int64_t C,
                         const scalar_t* scale, const scalar_t* shift) {
   for (int64_t r = begin; r < end; ++r) {
     const scalar_t* xr = x + r * C;
     scalar_t* yr = y + r * C;
 #pragma omp simd
-    for (int64_t c = 0; c < C; ++c) yr[c] = normalized<kReLU>(xr[c], scale[c], shift[c]);
+    for (int64_t c = 0; c < C; ++c) yr[c] = normalized(act, xr[c], scale[c], shift[c]);
   }
 }
 
@@ -188,19 +172,19 @@ int64_t channels_per_task(const ChannelLayout& L) {
   return std::max<int64_t>(1, kGrainElements / L.count());
 }
 
-template <bool kReLU, typename scalar_t>
-void apply_channel_affine(const scalar_t* x, scalar_t* y, const ChannelLayout& L,
+template <typename Act, typename scalar_t>
+void apply_channel_affine(Act act, const scalar_t* x, scalar_t* y, const ChannelLayout& L,
                           const scalar_t* scale, const scalar_t* shift) {
   if (L.rows) {
     at::parallel_for(0, L.M(), rows_per_task(L.C), [&](int64_t begin, int64_t end) {
-      affine_rows<kReLU>(x, y, begin, end, L.C, scale, shift);
+      affine_rows(act, x, y, begin, end, L.C, scale, shift);
     });
   } else {
     const int64_t grain = std::max<int64_t>(1, kGrainElements / L.S);
     at::parallel_for(0, L.N * L.C, grain, [&](int64_t begin, int64_t end) {
       for (int64_t plane = begin; plane < end; ++plane) {
         const int64_t c = plane % L.C;
-        affine_run<kReLU>(x + plane * L.S, y + plane * L.S, L.S, scale[c], shift[c]);
+        affine_run(act, x + plane * L.S, y + plane * L.S, L.S, scale[c], shift[c]);
       }
     });
   }
@@ -270,8 +254,8 @@ AffineArrays<scalar_t> affine_arrays(int64_t C, const AffineOf& affine_of) {
   return arrays;
 }
 
-template <bool kReLU, typename scalar_t>
-void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bias,
+template <typename Act, typename scalar_t>
+void train_forward(Act act, const scalar_t* x, const scalar_t* weight, const scalar_t* bias,
                    const ChannelLayout& L, double eps, scalar_t* y, scalar_t* mean_out,
                    scalar_t* invstd_out, scalar_t* var_out) {
   // Stores channel c's statistics and returns its affine, from the stored values (as the backward gets them).
@@ -286,7 +270,7 @@ void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bi
   if (L.rows) {
     const std::vector<Welford> stats = row_statistics(x, L.M(), L.C);
     const auto a = affine_arrays<scalar_t>(L.C, [&](int64_t c) { return store(c, stats[c]); });
-    apply_channel_affine<kReLU>(x, y, L, a.scale.data(), a.shift.data());
+    apply_channel_affine(act, x, y, L, a.scale.data(), a.shift.data());
     return;
   }
   const bool streaming = writes_streaming<scalar_t>(L);
@@ -298,9 +282,9 @@ void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bi
       for (int64_t n = 0; n < L.N; ++n) {
         const int64_t offset = (n * L.C + c) * L.S;
         if (streaming) {
-          affine_run_streaming<kReLU>(x + offset, y + offset, L.S, a.scale, a.shift);
+          affine_run_streaming(act, x + offset, y + offset, L.S, a.scale, a.shift);
         } else {
-          affine_run<kReLU>(x + offset, y + offset, L.S, a.scale, a.shift);
+          affine_run(act, x + offset, y + offset, L.S, a.scale, a.shift);
         }
       }
     }
@@ -311,16 +295,16 @@ void train_forward(const scalar_t* x, const scalar_t* weight, const scalar_t* bi
 }
 
 // sum(g) and sum(g * (x - mean)) over one channel's `runs` runs of n values, `stride` apart, where
-// g = dy (through the fused ReLU's mask when kReLU, `a` the channel's forward affine): each group
-// summed in the input precision, the group sums added in double.
-template <bool kReLU, typename scalar_t>
-inline void grad_sums_runs(const scalar_t* dy, const scalar_t* x, int64_t runs, int64_t stride, int64_t n,
+// g = dy through the fused activation (`a` the channel's forward affine): each group summed in the
+// input precision, the group sums added in double.
+template <typename Act, typename scalar_t>
+inline void grad_sums_runs(Act act, const scalar_t* dy, const scalar_t* x, int64_t runs, int64_t stride, int64_t n,
                            scalar_t mean, ChannelAffine<scalar_t> a, double& sum_dy, double& sum_dy_xmu) {
   for_each_statistics_group(runs, stride, n, [&](int64_t offset, int64_t rows, int64_t len) {
     const scalar_t* d = dy + offset;
     const scalar_t* v = x + offset;
-    const auto g = [d, v, stride, a](int64_t r, int64_t i) {
-      return through_relu<kReLU>(d[r * stride + i], v[r * stride + i], a.scale, a.shift);
+    const auto g = [act, d, v, stride, a](int64_t r, int64_t i) {
+      return through_activation(act, d[r * stride + i], v[r * stride + i], a.scale, a.shift);
     };
     sum_dy += pipelined_sum_runs<scalar_t>(rows, len, g);
     sum_dy_xmu += pipelined_sum_runs<scalar_t>(rows, len, [&g, v, stride, mean](int64_t r, int64_t i) {
@@ -330,18 +314,18 @@ inline void grad_sums_runs(const scalar_t* dy, const scalar_t* x, int64_t runs, 
 }
 
 // dx = k_dy * g + k_xmu * (x - mean) + k_const over one run of one channel (g as in grad_sums_runs).
-template <bool kReLU, typename scalar_t>
-inline void grad_input_run(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t n, scalar_t mean,
+template <typename Act, typename scalar_t>
+inline void grad_input_run(Act act, const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t n, scalar_t mean,
                            ChannelAffine<scalar_t> a, scalar_t k_dy, scalar_t k_xmu, scalar_t k_const) {
 #pragma omp simd
   for (int64_t i = 0; i < n; ++i) {
-    dx[i] = k_dy * through_relu<kReLU>(dy[i], x[i], a.scale, a.shift) + k_xmu * (x[i] - mean) + k_const;
+    dx[i] = k_dy * through_activation(act, dy[i], x[i], a.scale, a.shift) + k_xmu * (x[i] - mean) + k_const;
   }
 }
 
 // grad_input_run with non-temporal stores where the build has them (stream_run).
-template <bool kReLU, typename scalar_t>
-inline void grad_input_run_streaming(const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t n, scalar_t mean,
+template <typename Act, typename scalar_t>
+inline void grad_input_run_streaming(Act act, const scalar_t* dy, const scalar_t* x, scalar_t* dx, int64_t n, scalar_t mean,
                                      ChannelAffine<scalar_t> a, scalar_t k_dy, scalar_t k_xmu, scalar_t k_const) {
 #if defined(__AVX512F__)
   if constexpr (std::is_same_v<scalar_t, float>) {
@@ -349,14 +333,13 @@ inline void grad_input_run_streaming(const scalar_t* dy, const scalar_t* x, scal
                  vmean = _mm512_set1_ps(mean), vscale = _mm512_set1_ps(a.scale), vshift = _mm512_set1_ps(a.shift);
     stream_run(dx, n,
                [&](int64_t i) {
-                 return k_dy * through_relu<kReLU>(dy[i], x[i], a.scale, a.shift) + k_xmu * (x[i] - mean) + k_const;
+                 return k_dy * through_activation(act, dy[i], x[i], a.scale, a.shift) + k_xmu * (x[i] - mean) + k_const;
                },
                [&](int64_t i) {
                  const __m512 xi = _mm512_loadu_ps(x + i);
                  __m512 g = _mm512_loadu_ps(dy + i);
-                 if constexpr (kReLU) {  // the forward's fused multiply-add (affine_run_streaming), then > 0
-                   const __m512 pre = _mm512_fmadd_ps(xi, vscale, vshift);
-                   g = _mm512_maskz_mov_ps(_mm512_cmp_ps_mask(pre, _mm512_setzero_ps(), _CMP_GT_OQ), g);
+                 if constexpr (!Act::kIdentity) {  // at the forward's fused multiply-add (affine_run_streaming)
+                   g = __m512(act.grad(Float16(g), Float16(_mm512_fmadd_ps(xi, vscale, vshift))));
                  }
                  const __m512 xmu = _mm512_sub_ps(xi, vmean);
                  return _mm512_fmadd_ps(vk_dy, g, _mm512_fmadd_ps(vk_xmu, xmu, vk_const));
@@ -364,7 +347,7 @@ inline void grad_input_run_streaming(const scalar_t* dy, const scalar_t* x, scal
     return;
   }
 #endif
-  grad_input_run<kReLU>(dy, x, dx, n, mean, a, k_dy, k_xmu, k_const);
+  grad_input_run(act, dy, x, dx, n, mean, a, k_dy, k_xmu, k_const);
 }
 
 struct GradCoefficients {
@@ -382,24 +365,25 @@ GradCoefficients grad_coefficients(double sum_dy, double sum_dy_xmu, double invs
 }
 
 // Per-channel sum(g) and sum(g * (x - mean)) of the rows layout, in double: per-thread partials, merged.
-// g = dy, through the fused ReLU's mask (scale, shift: the forward's affine) when kReLU.
-template <bool kReLU, typename scalar_t>
-void grad_sums_rows(const scalar_t* dy, const scalar_t* x, const scalar_t* mean, const scalar_t* scale,
+// g = dy through the fused activation (scale, shift: the forward's affine).
+template <typename Act, typename scalar_t>
+void grad_sums_rows(Act act, const scalar_t* dy, const scalar_t* x, const scalar_t* mean, const scalar_t* scale,
                     const scalar_t* shift, int64_t M, int64_t C, double* sum_dy_out, double* sum_dy_xmu_out) {
   std::vector<std::vector<double>> partial(at::get_num_threads(), std::vector<double>(2 * C, 0.0));
   at::parallel_for(0, M, rows_per_task(C), [&](int64_t begin, int64_t end) {
+    const Act f = act;  // a local copy: GCC keeps a parameter read through the closure out of the vector loop
     double* sum_dy = partial[at::get_thread_num()].data();
     double* sum_dy_xmu = sum_dy + C;
-    // With the ReLU, each row's masked dy goes through a buffer first: GCC leaves the sum loop
-    // scalar when the mask's select is inside it (3x slower than the masked row plus the sums).
-    std::vector<scalar_t> masked(kReLU ? C : 0);
+    // With an activation, each row's g goes through a buffer first: GCC leaves the sum loop scalar
+    // when ReLU's select is inside it (3x slower than the row of g plus the sums).
+    std::vector<scalar_t> masked(Act::kIdentity ? 0 : C);
     for (int64_t r = begin; r < end; ++r) {
       const scalar_t* dyr = dy + r * C;
       const scalar_t* xr = x + r * C;
-      if constexpr (kReLU) {
+      if constexpr (!Act::kIdentity) {
         scalar_t* m = masked.data();
 #pragma omp simd
-        for (int64_t c = 0; c < C; ++c) m[c] = through_relu<true>(dyr[c], xr[c], scale[c], shift[c]);
+        for (int64_t c = 0; c < C; ++c) m[c] = f.grad(dyr[c], affine(xr[c], scale[c], shift[c]));
         dyr = m;
       }
 #pragma omp simd
@@ -425,22 +409,22 @@ template <typename scalar_t>
 void grad_sums(const scalar_t* dy, const scalar_t* x, const scalar_t* mean, const ChannelLayout& L, double* sum_dy,
                double* sum_dy_xmu) {
   if (L.rows) {
-    grad_sums_rows<false, scalar_t>(dy, x, mean, nullptr, nullptr, L.M(), L.C, sum_dy, sum_dy_xmu);
+    grad_sums_rows<activation::None<scalar_t>, scalar_t>({}, dy, x, mean, nullptr, nullptr, L.M(), L.C, sum_dy, sum_dy_xmu);
     return;
   }
   at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       sum_dy[c] = sum_dy_xmu[c] = 0;
-      grad_sums_runs<false>(dy + c * L.S, x + c * L.S, L.N, L.C * L.S, L.S, mean[c], ChannelAffine<scalar_t>{},
+      grad_sums_runs(activation::None<scalar_t>{}, dy + c * L.S, x + c * L.S, L.N, L.C * L.S, L.S, mean[c], ChannelAffine<scalar_t>{},
                             sum_dy[c], sum_dy_xmu[c]);
     }
   });
 }
 
 // dx = k_dy[c] * dy + k_xmu[c] * (x - mean[c]) + k_const[c] over the whole tensor, for either layout
-// (dy through the fused ReLU's mask when kReLU: scale, shift are the forward's affine).
-template <bool kReLU, typename scalar_t>
-void apply_grad_input(const scalar_t* dy, const scalar_t* x, const scalar_t* mean, const scalar_t* scale,
+// (dy through the fused activation: scale, shift are the forward's affine).
+template <typename Act, typename scalar_t>
+void apply_grad_input(Act act, const scalar_t* dy, const scalar_t* x, const scalar_t* mean, const scalar_t* scale,
                       const scalar_t* shift, const scalar_t* k_dy, const scalar_t* k_xmu, const scalar_t* k_const,
                       const ChannelLayout& L, scalar_t* dx) {
   if (!L.rows) {
@@ -448,21 +432,24 @@ void apply_grad_input(const scalar_t* dy, const scalar_t* x, const scalar_t* mea
     at::parallel_for(0, L.N * L.C, grain, [&](int64_t begin, int64_t end) {
       for (int64_t plane = begin; plane < end; ++plane) {
         const int64_t c = plane % L.C, offset = plane * L.S;
-        const ChannelAffine<scalar_t> a = kReLU ? ChannelAffine<scalar_t>{scale[c], shift[c]} : ChannelAffine<scalar_t>{};
-        grad_input_run<kReLU>(dy + offset, x + offset, dx + offset, L.S, mean[c], a, k_dy[c], k_xmu[c], k_const[c]);
+        const ChannelAffine<scalar_t> a =
+            Act::kIdentity ? ChannelAffine<scalar_t>{} : ChannelAffine<scalar_t>{scale[c], shift[c]};
+        grad_input_run(act, dy + offset, x + offset, dx + offset, L.S, mean[c], a, k_dy[c], k_xmu[c], k_const[c]);
       }
     });
     return;
   }
   const int64_t C = L.C;
   at::parallel_for(0, L.M(), rows_per_task(C), [&](int64_t begin, int64_t end) {
+    const Act f = act;  // a local copy, as in grad_sums_rows
     for (int64_t r = begin; r < end; ++r) {
       const scalar_t* dyr = dy + r * C;
       const scalar_t* xr = x + r * C;
       scalar_t* dxr = dx + r * C;
 #pragma omp simd
       for (int64_t c = 0; c < C; ++c) {
-        const scalar_t g = through_relu<kReLU>(dyr[c], xr[c], kReLU ? scale[c] : 0, kReLU ? shift[c] : 0);
+        const scalar_t g = through_activation(f, dyr[c], xr[c], Act::kIdentity ? 0 : scale[c],
+                                              Act::kIdentity ? 0 : shift[c]);
         dxr[c] = k_dy[c] * g + k_xmu[c] * (xr[c] - mean[c]) + k_const[c];
       }
     }
@@ -490,14 +477,15 @@ CoefficientArrays<scalar_t> grad_coefficient_arrays(const double* sum_dy, const 
   return k;
 }
 
-// With kReLU (training only), dy is the gradient of the fused ReLU's output, masked where the forward's
-// pre-activation (recomputed from the same statistics, weight and bias: channel_affine) was not positive.
-template <bool kReLU, typename scalar_t>
-void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight, const scalar_t* bias,
+// With a fused activation (training only), dy is the gradient of the activation's output, taken through
+// its derivative at the forward's pre-activation (recomputed from the same statistics, weight and bias:
+// channel_affine).
+template <typename Act, typename scalar_t>
+void backward(Act act, const scalar_t* dy, const scalar_t* x, const scalar_t* weight, const scalar_t* bias,
               const scalar_t* mean, const scalar_t* invstd, const ChannelLayout& L, bool train,
               scalar_t* dx, scalar_t* dweight, scalar_t* dbias) {
   const auto affine_of = [&](int64_t c) {
-    return kReLU ? channel_affine(mean[c], invstd[c], weight, bias, c) : ChannelAffine<scalar_t>{};
+    return Act::kIdentity ? ChannelAffine<scalar_t>{} : channel_affine(mean[c], invstd[c], weight, bias, c);
   };
   // The parameter gradients of channel c from its sums.
   const auto store_parameter_grads = [&](int64_t c, double sum_dy, double sum_dy_xmu) {
@@ -511,7 +499,7 @@ void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight, con
       for (int64_t c = begin; c < end; ++c) {
         double sum_dy = 0, sum_dy_xmu = 0;
         const ChannelAffine<scalar_t> a = affine_of(c);
-        grad_sums_runs<kReLU>(dy + c * L.S, x + c * L.S, L.N, L.C * L.S, L.S, mean[c], a, sum_dy, sum_dy_xmu);
+        grad_sums_runs(act, dy + c * L.S, x + c * L.S, L.N, L.C * L.S, L.S, mean[c], a, sum_dy, sum_dy_xmu);
         store_parameter_grads(c, sum_dy, sum_dy_xmu);
         const GradCoefficients k = grad_coefficients(sum_dy, sum_dy_xmu, invstd[c],
                                                      weight ? static_cast<double>(weight[c]) : 1.0, L.count(), train);
@@ -520,10 +508,10 @@ void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight, con
         for (int64_t n = 0; n < L.N; ++n) {
           const int64_t offset = (n * L.C + c) * L.S;
           if (streaming) {
-            grad_input_run_streaming<kReLU>(dy + offset, x + offset, dx + offset, L.S, mean[c], a, k_dy, k_xmu,
+            grad_input_run_streaming(act, dy + offset, x + offset, dx + offset, L.S, mean[c], a, k_dy, k_xmu,
                                             k_const);
           } else {
-            grad_input_run<kReLU>(dy + offset, x + offset, dx + offset, L.S, mean[c], a, k_dy, k_xmu, k_const);
+            grad_input_run(act, dy + offset, x + offset, dx + offset, L.S, mean[c], a, k_dy, k_xmu, k_const);
           }
         }
       }
@@ -533,12 +521,12 @@ void backward(const scalar_t* dy, const scalar_t* x, const scalar_t* weight, con
     });
     return;
   }
-  const auto a = kReLU ? affine_arrays<scalar_t>(L.C, affine_of) : AffineArrays<scalar_t>{};  // ReLU's mask only
+  const auto a = Act::kIdentity ? AffineArrays<scalar_t>{} : affine_arrays<scalar_t>(L.C, affine_of);  // activation only
   std::vector<double> sum_dy(L.C), sum_dy_xmu(L.C);
-  grad_sums_rows<kReLU>(dy, x, mean, a.scale.data(), a.shift.data(), L.M(), L.C, sum_dy.data(), sum_dy_xmu.data());
+  grad_sums_rows(act, dy, x, mean, a.scale.data(), a.shift.data(), L.M(), L.C, sum_dy.data(), sum_dy_xmu.data());
   for (int64_t c = 0; c < L.C; ++c) store_parameter_grads(c, sum_dy[c], sum_dy_xmu[c]);
   const auto k = grad_coefficient_arrays(sum_dy.data(), sum_dy_xmu.data(), invstd, weight, L.C, L.count(), train);
-  apply_grad_input<kReLU>(dy, x, mean, a.scale.data(), a.shift.data(), k.k_dy.data(), k.k_xmu.data(),
+  apply_grad_input(act, dy, x, mean, a.scale.data(), a.shift.data(), k.k_dy.data(), k.k_xmu.data(),
                           k.k_const.data(), L, dx);
 }
 
@@ -550,9 +538,10 @@ at::Tensor grad_like_input(const at::Tensor& grad_y, const at::Tensor& x) {
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
-    double eps, bool relu) {
+    double eps, c10::string_view activation, double alpha) {
   check_device(x);
   checks::check_bn_train(x, weight, bias, running_mean, running_var, eps);
+  const activation::Activation fused = checks::bn_activation(activation, alpha);
   if (x.numel() == 0) return empty_batch::batch_norm_train(x);
   const ChannelLayout L = describe(x);
   const at::Tensor w = checks::contiguous_if_given(weight);
@@ -562,9 +551,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
   at::Tensor invstd = at::empty({L.C}, x.options());
   at::Tensor var = at::empty({L.C}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_train", [&] {
-    with_relu(relu, [&](auto fused_relu) {
-      train_forward<decltype(fused_relu)::value, scalar_t>(
-          x.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(w), data_or_null<scalar_t>(b), L, eps,
+    activation::dispatch<scalar_t>(fused, [&](auto act) {
+      train_forward(
+          act, x.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(w), data_or_null<scalar_t>(b), L, eps,
           y.mutable_data_ptr<scalar_t>(), mean.mutable_data_ptr<scalar_t>(), invstd.mutable_data_ptr<scalar_t>(),
           var.mutable_data_ptr<scalar_t>());
     });
@@ -603,9 +592,10 @@ void eval_scale_shift(const scalar_t* mean, const scalar_t* var, const scalar_t*
 
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                            const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
-                           const at::Tensor& running_var, double eps, bool relu) {
+                           const at::Tensor& running_var, double eps, c10::string_view activation, double alpha) {
   check_device(x);
   checks::check_bn_eval(x, weight, bias, running_mean, running_var, eps);
+  const activation::Activation fused = checks::bn_activation(activation, alpha);
   if (x.numel() == 0) return at::empty_like(x);
   const ChannelLayout L = describe(x);
   const at::Tensor w = checks::contiguous_if_given(weight);
@@ -618,9 +608,9 @@ at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>&
     std::vector<scalar_t> scale(L.C), shift(L.C);
     eval_scale_shift(mean, var, data_or_null<scalar_t>(w), data_or_null<scalar_t>(b), L.C, eps, scale.data(),
                      shift.data());
-    with_relu(relu, [&](auto fused_relu) {
-      apply_channel_affine<decltype(fused_relu)::value>(x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), L,
-                                                        scale.data(), shift.data());
+    activation::dispatch<scalar_t>(fused, [&](auto act) {
+      apply_channel_affine(act, x.const_data_ptr<scalar_t>(), y.mutable_data_ptr<scalar_t>(), L, scale.data(),
+                           shift.data());
     });
   });
   return y;
@@ -628,10 +618,11 @@ at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>&
 
 std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
     const at::Tensor& grad_y, const at::Tensor& x, const std::optional<at::Tensor>& weight,
-    const at::Tensor& mean, const at::Tensor& invstd, bool train, const std::optional<at::Tensor>& bias, bool relu) {
+    const at::Tensor& mean, const at::Tensor& invstd, bool train, const std::optional<at::Tensor>& bias,
+    c10::string_view activation, double alpha) {
   check_device(x);
   checks::check_bn_backward(grad_y, x, weight, mean, invstd);
-  checks::check_bn_backward_relu(x, bias, train, relu);
+  const activation::Activation fused = checks::check_bn_backward_activation(x, bias, train, activation, alpha);
   if (x.numel() == 0) return empty_batch::batch_norm_backward(x);
   const ChannelLayout L = describe(x);
   const at::Tensor w = checks::contiguous_if_given(weight);
@@ -642,9 +633,9 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
   at::Tensor dbias = at::empty({L.C}, x.options());
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_backward", [&] {
     const at::Tensor m = mean.contiguous(), s = invstd.contiguous();
-    with_relu(relu, [&](auto fused_relu) {
-      backward<decltype(fused_relu)::value, scalar_t>(
-          dy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(w),
+    activation::dispatch<scalar_t>(fused, [&](auto act) {
+      backward(
+          act, dy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(w),
           data_or_null<scalar_t>(b), m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(), L, train,
           dx.mutable_data_ptr<scalar_t>(), dweight.mutable_data_ptr<scalar_t>(), dbias.mutable_data_ptr<scalar_t>());
     });
@@ -719,9 +710,9 @@ at::Tensor batch_norm_backward_elemt(const at::Tensor& grad_y, const at::Tensor&
     const double* sd = sums.const_data_ptr<double>();
     const auto k = grad_coefficient_arrays(sd, sd + L.C, s.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(w),
                                            L.C, count, true);
-    apply_grad_input<false, scalar_t>(dy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(),
-                                      m.const_data_ptr<scalar_t>(), nullptr, nullptr, k.k_dy.data(), k.k_xmu.data(),
-                                      k.k_const.data(), L, dx.mutable_data_ptr<scalar_t>());
+    apply_grad_input<activation::None<scalar_t>, scalar_t>(
+        {}, dy.const_data_ptr<scalar_t>(), x.const_data_ptr<scalar_t>(), m.const_data_ptr<scalar_t>(), nullptr, nullptr,
+        k.k_dy.data(), k.k_xmu.data(), k.k_const.data(), L, dx.mutable_data_ptr<scalar_t>());
   });
   return dx;
 }

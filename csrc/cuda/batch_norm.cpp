@@ -53,9 +53,10 @@ at::Tensor new_like_view(const at::Tensor& x, const BnView& v) {
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
-    double eps, bool relu) {
+    double eps, c10::string_view activation, double alpha) {
   check_device(x);
   checks::check_bn_train(x, weight, bias, running_mean, running_var, eps);
+  const activation::Activation fused = checks::bn_activation(activation, alpha);
   if (x.numel() == 0) return empty_batch::batch_norm_train(x);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
@@ -77,7 +78,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     kern::bn_normalize<scalar_t>(xp, mean.const_data_ptr<scalar_t>(), invstd.const_data_ptr<scalar_t>(),
                                  data_or_null<scalar_t>(w), data_or_null<scalar_t>(b),
-                                 y.mutable_data_ptr<scalar_t>(), v.N, v.C, v.S, relu, stream);
+                                 y.mutable_data_ptr<scalar_t>(), v.N, v.C, v.S, fused, stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
   update_running_stats(running_mean, running_var, mean, var, momentum);
@@ -86,9 +87,10 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
 
 at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>& weight,
                            const std::optional<at::Tensor>& bias, const at::Tensor& running_mean,
-                           const at::Tensor& running_var, double eps, bool relu) {
+                           const at::Tensor& running_var, double eps, c10::string_view activation, double alpha) {
   check_device(x);
   checks::check_bn_eval(x, weight, bias, running_mean, running_var, eps);
+  const activation::Activation fused = checks::bn_activation(activation, alpha);
   if (x.numel() == 0) return at::empty_like(x);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
@@ -106,7 +108,7 @@ at::Tensor batch_norm_eval(const at::Tensor& x, const std::optional<at::Tensor>&
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     kern::bn_normalize<scalar_t>(v.x.const_data_ptr<scalar_t>(), rm.const_data_ptr<scalar_t>(),
                                  invstd.const_data_ptr<scalar_t>(), data_or_null<scalar_t>(w),
-                                 data_or_null<scalar_t>(b), y.mutable_data_ptr<scalar_t>(), v.N, v.C, v.S, relu,
+                                 data_or_null<scalar_t>(b), y.mutable_data_ptr<scalar_t>(), v.N, v.C, v.S, fused,
                                  stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
   });
@@ -117,10 +119,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(const at::Ten
                                                                    const std::optional<at::Tensor>& weight,
                                                                    const at::Tensor& mean,
                                                                    const at::Tensor& invstd, bool train,
-                                                                   const std::optional<at::Tensor>& bias, bool relu) {
+                                                                   const std::optional<at::Tensor>& bias,
+                                                                   c10::string_view activation, double alpha) {
   check_device(x);
   checks::check_bn_backward(grad_y, x, weight, mean, invstd);
-  checks::check_bn_backward_relu(x, bias, train, relu);
+  const activation::Activation fused = checks::check_bn_backward_activation(x, bias, train, activation, alpha);
   if (x.numel() == 0) return empty_batch::batch_norm_backward(x);
   const c10::cuda::CUDAGuard guard(x.device());
   const BnView v = make_view(x);
@@ -143,12 +146,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(const at::Ten
     const scalar_t* wp = data_or_null<scalar_t>(w);
     const scalar_t* bp = data_or_null<scalar_t>(b);
     kern::bn_backward_reduce<scalar_t>(dyp, xp, m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(), wp, bp,
-                                       relu, v.N, v.C, v.S, sum_dy.mutable_data_ptr<scalar_t>(),
+                                       fused, v.N, v.C, v.S, sum_dy.mutable_data_ptr<scalar_t>(),
                                        sum_dy_xmu.mutable_data_ptr<scalar_t>(), dweight.mutable_data_ptr<scalar_t>(),
                                        ws_bytes ? ws.mutable_data_ptr() : nullptr, stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
     kern::bn_backward_input<scalar_t>(dyp, xp, m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(), wp, bp,
-                                      relu, sum_dy.const_data_ptr<scalar_t>(),
+                                      fused, sum_dy.const_data_ptr<scalar_t>(),
                                       sum_dy_xmu.const_data_ptr<scalar_t>(), v.N, v.C, v.S, v.N * v.S, train,
                                       dx.mutable_data_ptr<scalar_t>(), stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -191,7 +194,7 @@ std::tuple<at::Tensor, at::Tensor> batch_norm_backward_reduce(const at::Tensor& 
     const size_t ws_bytes = kern::bn_backward_workspace_bytes<scalar_t>(v.N, v.C, v.S);
     at::Tensor ws = at::empty({static_cast<int64_t>(ws_bytes)}, x.options().dtype(at::kByte));
     kern::bn_backward_reduce<scalar_t>(dy.const_data_ptr<scalar_t>(), v.x.const_data_ptr<scalar_t>(),
-                                       m.const_data_ptr<scalar_t>(), nullptr, nullptr, nullptr, false, v.N, v.C, v.S,
+                                       m.const_data_ptr<scalar_t>(), nullptr, nullptr, nullptr, {}, v.N, v.C, v.S,
                                        sum_dy.mutable_data_ptr<scalar_t>(), sum_dy_xmu.mutable_data_ptr<scalar_t>(),
                                        nullptr, ws_bytes ? ws.mutable_data_ptr() : nullptr, stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();
@@ -217,7 +220,7 @@ at::Tensor batch_norm_backward_elemt(const at::Tensor& grad_y, const at::Tensor&
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_backward_elemt_cuda", [&] {
     kern::bn_backward_input<scalar_t>(dy.const_data_ptr<scalar_t>(), v.x.const_data_ptr<scalar_t>(),
                                       m.const_data_ptr<scalar_t>(), s.const_data_ptr<scalar_t>(),
-                                      data_or_null<scalar_t>(w), nullptr, false, sd.const_data_ptr<scalar_t>(),
+                                      data_or_null<scalar_t>(w), nullptr, {}, sd.const_data_ptr<scalar_t>(),
                                       sdx.const_data_ptr<scalar_t>(), v.N, v.C, v.S, count, true,
                                       dx.mutable_data_ptr<scalar_t>(), stream);
     C10_CUDA_KERNEL_LAUNCH_CHECK();

@@ -19,8 +19,8 @@ namespace {
 using namespace zoo::cuda::detail;
 
 // A channel's normalisation, y = (x - mean) * scale + shift with scale = invstd * weight and
-// shift = bias. The fused ReLU's backward recomputes the forward's y through these same
-// functions for ReLU's mask, so both round alike.
+// shift = bias. The fused activation's backward recomputes the forward's y through these same
+// functions, so both round alike.
 template <typename acc_t, typename scalar_t>
 __device__ __forceinline__ acc_t channel_scale(const acc_t* invstd, const scalar_t* weight, int64_t c) {
   return invstd[c] * (weight != nullptr ? to_acc(weight[c]) : acc_t(1));
@@ -37,12 +37,19 @@ __device__ __forceinline__ acc_t normalized_value(acc_t x, acc_t mean, acc_t sca
   return (x - mean) * scale + shift;
 }
 
-// dy as the gradient of batch norm's own output: with the fused ReLU, zero where the forward's
-// output before ReLU (recomputed) was not positive, as torch's threshold_backward.
-template <bool kReLU, typename acc_t>
-__device__ __forceinline__ acc_t through_relu(acc_t dy, acc_t x, acc_t mean, acc_t scale, acc_t shift) {
-  if constexpr (kReLU) return normalized_value(x, mean, scale, shift) > acc_t(0) ? dy : acc_t(0);
-  return dy;
+// dy as the gradient of batch norm's own output: through the fused activation's derivative at the
+// forward's pre-activation (recomputed).
+template <typename Act, typename acc_t>
+__device__ __forceinline__ acc_t through_activation(const Act& act, acc_t dy, acc_t x, acc_t mean, acc_t scale,
+                                                    acc_t shift) {
+  if constexpr (Act::kIdentity) return dy;
+  return act.grad(dy, normalized_value(x, mean, scale, shift));
+}
+
+// f(policy) for the activation `a`, as the CPU kernels dispatch (activation.h), with acc_t parameters.
+template <typename acc_t, typename F>
+void with_activation(activation::Activation a, const F& f) {
+  activation::dispatch<acc_t>(a, f);
 }
 
 template <typename scalar_t>
@@ -86,15 +93,16 @@ struct StatsM2Op {
   }
 };
 
-// kReLU: dy is the fused ReLU's output gradient (masked through_relu; needs invstd, weight, bias).
-template <typename scalar_t, bool kReLU>
+// With an activation, dy is its output gradient (through_activation; needs invstd, weight, bias).
+template <typename scalar_t, typename Act>
 struct BackwardReduceOp {
   using acc_t = scalar_t;
   using State = SumPairState<acc_t>;
   struct Ctx {
-    acc_t mean, scale, shift;  // scale, shift: kReLU only
+    acc_t mean, scale, shift;  // scale, shift: with an activation only
   };
 
+  Act act;
   const scalar_t* dy;
   const scalar_t* x;
   const acc_t* mean;
@@ -106,12 +114,12 @@ struct BackwardReduceOp {
   acc_t* dweight;  // may be null
 
   __device__ __forceinline__ Ctx channel(int64_t c) const {
-    if constexpr (kReLU) return {mean[c], channel_scale(invstd, weight, c), channel_shift<acc_t>(bias, c)};
+    if constexpr (!Act::kIdentity) return {mean[c], channel_scale(invstd, weight, c), channel_shift<acc_t>(bias, c)};
     return {mean[c], acc_t(0), acc_t(0)};
   }
   __device__ __forceinline__ void update(State& st, const Ctx& ctx, int64_t i) const {
     const acc_t xi = to_acc(x[i]);
-    const acc_t g = through_relu<kReLU>(to_acc(dy[i]), xi, ctx.mean, ctx.scale, ctx.shift);
+    const acc_t g = through_activation(act, to_acc(dy[i]), xi, ctx.mean, ctx.scale, ctx.shift);
     st.a += g;
     st.b += g * (xi - ctx.mean);
   }
@@ -122,13 +130,14 @@ struct BackwardReduceOp {
   }
 };
 
-template <typename scalar_t, bool kReLU>
+template <typename scalar_t, typename Act>
 struct NormalizeOp {
   using acc_t = scalar_t;
   struct Ctx {
     acc_t mean, scale, shift;
   };
 
+  Act act;
   const scalar_t* x;
   const acc_t* mean;
   const acc_t* invstd;
@@ -141,12 +150,12 @@ struct NormalizeOp {
   }
   __device__ __forceinline__ void apply(const Ctx& ctx, int64_t i) const {
     const acc_t v = normalized_value(to_acc(x[i]), ctx.mean, ctx.scale, ctx.shift);
-    store_acc(&y[i], kReLU ? (v < acc_t(0) ? acc_t(0) : v) : v);  // NaN stays NaN, as in torch
+    store_acc(&y[i], act(v));
   }
 };
 
-// kReLU (training only): dy is the fused ReLU's output gradient (masked through_relu).
-template <typename scalar_t, bool kTrain, bool kReLU>
+// With an activation (training only), dy is its output gradient (through_activation).
+template <typename scalar_t, bool kTrain, typename Act>
 struct BackwardInputOp {
   using acc_t = scalar_t;
   struct Ctx {
@@ -154,9 +163,10 @@ struct BackwardInputOp {
     acc_t mean_dy;    // sum_dy / M
     acc_t k_xmu;      // invstd^2 * sum_dy_xmu / M
     acc_t scale;      // w * invstd
-    acc_t shift;      // bias: kReLU only
+    acc_t shift;      // bias: with an activation only
   };
 
+  Act act;
   const scalar_t* dy;
   const scalar_t* x;
   const acc_t* mean;
@@ -176,13 +186,13 @@ struct BackwardInputOp {
       ctx.mean_dy = sum_dy[c] / count;
       ctx.k_xmu = is * is * sum_dy_xmu[c] / count;
     }
-    if (kReLU) ctx.shift = channel_shift<acc_t>(bias, c);
+    if (!Act::kIdentity) ctx.shift = channel_shift<acc_t>(bias, c);
     return ctx;
   }
   __device__ __forceinline__ void apply(const Ctx& ctx, int64_t i) const {
     if (kTrain) {
       const acc_t xi = to_acc(x[i]);
-      const acc_t g = through_relu<kReLU>(to_acc(dy[i]), xi, ctx.mean, ctx.scale, ctx.shift);
+      const acc_t g = through_activation(act, to_acc(dy[i]), xi, ctx.mean, ctx.scale, ctx.shift);
       store_acc(&dx[i], (g - ctx.mean_dy - (xi - ctx.mean) * ctx.k_xmu) * ctx.scale);
     } else {
       store_acc(&dx[i], to_acc(dy[i]) * ctx.scale);
@@ -226,14 +236,11 @@ void bn_stats_m2(const scalar_t* x, int64_t N, int64_t C, int64_t S, scalar_t* m
 template <typename scalar_t>
 void bn_normalize(const scalar_t* x, const scalar_t* mean, const scalar_t* invstd,
                   const scalar_t* weight, const scalar_t* bias, scalar_t* y, int64_t N, int64_t C, int64_t S,
-                  bool relu, cudaStream_t stream) {
-  if (relu) {
-    const NormalizeOp<scalar_t, true> op{x, mean, invstd, weight, bias, y};
+                  activation::Activation act, cudaStream_t stream) {
+  with_activation<scalar_t>(act, [&](auto f) {
+    const NormalizeOp<scalar_t, decltype(f)> op{f, x, mean, invstd, weight, bias, y};
     run_channel_elementwise(op, N, C, S, stream);
-  } else {
-    const NormalizeOp<scalar_t, false> op{x, mean, invstd, weight, bias, y};
-    run_channel_elementwise(op, N, C, S, stream);
-  }
+  });
 }
 
 template <typename scalar_t>
@@ -248,43 +255,42 @@ void bn_invstd_from_var(const scalar_t* var, double eps, int64_t C, scalar_t* in
 
 template <typename scalar_t>
 size_t bn_backward_workspace_bytes(int64_t N, int64_t C, int64_t S) {
-  return channel_reduce_workspace_bytes<BackwardReduceOp<scalar_t, false>>(N, C, S);
+  return channel_reduce_workspace_bytes<BackwardReduceOp<scalar_t, activation::None<scalar_t>>>(N, C, S);
 }
 
 template <typename scalar_t>
 void bn_backward_reduce(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
-                        const scalar_t* invstd, const scalar_t* weight, const scalar_t* bias, bool relu,
+                        const scalar_t* invstd, const scalar_t* weight, const scalar_t* bias, activation::Activation act,
                         int64_t N, int64_t C, int64_t S, scalar_t* sum_dy, scalar_t* sum_dy_xmu,
                         scalar_t* dweight, void* workspace, cudaStream_t stream) {
-  // Both variants have the same State, so the same workspace (bn_backward_workspace_bytes).
-  static_assert(sizeof(typename BackwardReduceOp<scalar_t, true>::State) ==
-                sizeof(typename BackwardReduceOp<scalar_t, false>::State));
-  if (relu) {
-    const BackwardReduceOp<scalar_t, true> op{dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu, dweight};
+  with_activation<scalar_t>(act, [&](auto f) {
+    using Op = BackwardReduceOp<scalar_t, decltype(f)>;
+    // Every variant has the same State, so the same workspace (bn_backward_workspace_bytes).
+    static_assert(sizeof(typename Op::State) ==
+                  sizeof(typename BackwardReduceOp<scalar_t, activation::None<scalar_t>>::State));
+    const Op op{f, dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu, dweight};
     run_channel_reduce(op, N, C, S, workspace, stream);
-  } else {
-    const BackwardReduceOp<scalar_t, false> op{dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu, dweight};
-    run_channel_reduce(op, N, C, S, workspace, stream);
-  }
+  });
 }
 
 template <typename scalar_t>
 void bn_backward_input(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
-                       const scalar_t* invstd, const scalar_t* weight, const scalar_t* bias, bool relu,
+                       const scalar_t* invstd, const scalar_t* weight, const scalar_t* bias, activation::Activation act,
                        const scalar_t* sum_dy, const scalar_t* sum_dy_xmu, int64_t N,
                        int64_t C, int64_t S, int64_t count, bool train, scalar_t* dx, cudaStream_t stream) {
   using acc_t = scalar_t;
   const acc_t m = static_cast<acc_t>(count);
-  if (train && relu) {
-    const BackwardInputOp<scalar_t, true, true> op{dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu, dx, m};
+  if (!train) {
+    using Op = BackwardInputOp<scalar_t, false, activation::None<scalar_t>>;
+    const Op op{{}, dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu, dx, m};
     run_channel_elementwise(op, N, C, S, stream);
-  } else if (train) {
-    const BackwardInputOp<scalar_t, true, false> op{dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu, dx, m};
-    run_channel_elementwise(op, N, C, S, stream);
-  } else {
-    const BackwardInputOp<scalar_t, false, false> op{dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu, dx, m};
-    run_channel_elementwise(op, N, C, S, stream);
+    return;
   }
+  with_activation<scalar_t>(act, [&](auto f) {
+    const BackwardInputOp<scalar_t, true, decltype(f)> op{f, dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu,
+                                                          dx, m};
+    run_channel_elementwise(op, N, C, S, stream);
+  });
 }
 
 #define ZOO_INSTANTIATE_BN(T)                                                                                   \
@@ -293,12 +299,14 @@ void bn_backward_input(const scalar_t* dy, const scalar_t* x, const scalar_t* me
                             T*, void*, cudaStream_t);                                                 \
   template void bn_stats_m2<T>(const T*, int64_t, int64_t, int64_t, T*, T*, void*, cudaStream_t);           \
   template void bn_normalize<T>(const T*, const T*, const T*, const T*, const T*, T*,       \
-                                int64_t, int64_t, int64_t, bool, cudaStream_t);                                 \
+                                int64_t, int64_t, int64_t, activation::Activation, cudaStream_t);                                 \
   template void bn_invstd_from_var<T>(const T*, double, int64_t, T*, cudaStream_t);                   \
   template size_t bn_backward_workspace_bytes<T>(int64_t, int64_t, int64_t);                                    \
-  template void bn_backward_reduce<T>(const T*, const T*, const T*, const T*, const T*, const T*, bool,       \
+  template void bn_backward_reduce<T>(const T*, const T*, const T*, const T*, const T*, const T*,                \
+                                      activation::Activation,       \
                                       int64_t, int64_t, int64_t, T*, T*, T*, void*, cudaStream_t);              \
-  template void bn_backward_input<T>(const T*, const T*, const T*, const T*, const T*, const T*, bool,        \
+  template void bn_backward_input<T>(const T*, const T*, const T*, const T*, const T*, const T*,                 \
+                                     activation::Activation,        \
                                      const T*, const T*, int64_t, int64_t, int64_t, int64_t, bool,          \
                                      T*, cudaStream_t);
 

@@ -14,6 +14,8 @@
 // check cudaGetLastError().
 #pragma once
 
+#include "activation.h"
+
 #include <cuda_runtime_api.h>
 
 #include <cstddef>
@@ -43,11 +45,11 @@ void bn_stats_m2(const scalar_t* x, int64_t N, int64_t C, int64_t S, scalar_t* m
                  void* workspace, cudaStream_t stream);
 
 // y = (x - mean[c]) * invstd[c] * weight[c] + bias[c]  (training: batch stats; eval: running stats),
-// then max(y, 0) when `relu`.
+// then the fused activation `act` (activation.h; kNone: y as it is).
 template <typename scalar_t>
 void bn_normalize(const scalar_t* x, const scalar_t* mean, const scalar_t* invstd,
                   const scalar_t* weight, const scalar_t* bias, scalar_t* y,
-                  int64_t N, int64_t C, int64_t S, bool relu, cudaStream_t stream);
+                  int64_t N, int64_t C, int64_t S, activation::Activation act, cudaStream_t stream);
 
 // invstd[c] = 1 / sqrt(var[c] + eps) (eval mode, from running_var).
 template <typename scalar_t>
@@ -59,25 +61,25 @@ void bn_invstd_from_var(const scalar_t* var, double eps, int64_t C, scalar_t* in
 template <typename scalar_t>
 size_t bn_backward_workspace_bytes(int64_t N, int64_t C, int64_t S);
 
-// Fused ReLU (`relu`, training only): dy is the gradient of ReLU's output, and g below is dy where
-// the forward's output before ReLU, recomputed from x, mean, invstd, weight and bias as bn_normalize
-// computed it, was positive, else 0. Without `relu`, g = dy (weight and bias unused).
+// Fused activation (`act`, training only): dy is the gradient of the activation's output, and g below
+// is dy through the activation's derivative at the forward's pre-activation, recomputed from x, mean,
+// invstd, weight and bias as bn_normalize computed it. Without one (kNone), g = dy (weight and bias unused).
 
 // One reduction pass: sum_dy[c] = sum(g), sum_dy_xmu[c] = sum(g * (x - mean[c])),
 // and, when dweight != nullptr, dweight[c] = sum_dy_xmu[c] * invstd[c] (invstd may be nullptr without
-// dweight or relu). (dbias == sum_dy.)
+// dweight or an activation). (dbias == sum_dy.)
 template <typename scalar_t>
 void bn_backward_reduce(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
-                        const scalar_t* invstd, const scalar_t* weight, const scalar_t* bias, bool relu,
+                        const scalar_t* invstd, const scalar_t* weight, const scalar_t* bias, activation::Activation act,
                         int64_t N, int64_t C, int64_t S, scalar_t* sum_dy, scalar_t* sum_dy_xmu,
                         scalar_t* dweight, void* workspace, cudaStream_t stream);
 
 // Element-wise input gradient, M = `count`: N * S, or more when the sums were reduced over several processes:
 //   train: dx = w * invstd * (g - sum_dy / M - (x - mean) * invstd^2 * sum_dy_xmu / M)
-//   eval:  dx = dy * w * invstd   (sum_dy / sum_dy_xmu / mean unused, may be nullptr; relu must be false)
+//   eval:  dx = dy * w * invstd   (sum_dy / sum_dy_xmu / mean unused, may be nullptr; act must be kNone)
 template <typename scalar_t>
 void bn_backward_input(const scalar_t* dy, const scalar_t* x, const scalar_t* mean,
-                       const scalar_t* invstd, const scalar_t* weight, const scalar_t* bias, bool relu,
+                       const scalar_t* invstd, const scalar_t* weight, const scalar_t* bias, activation::Activation act,
                        const scalar_t* sum_dy, const scalar_t* sum_dy_xmu,
                        int64_t N, int64_t C, int64_t S, int64_t count, bool train, scalar_t* dx,
                        cudaStream_t stream);

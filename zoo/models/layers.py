@@ -73,16 +73,24 @@ def normalized_activation(features: int, batch_norm: bool, activation: str, alph
                           pieces: int = 2, *, dims: int) -> list[nn.Module]:
     """The layers after a conv (``dims=2``) or linear (``dims=1``) layer of ``features`` outputs: [batch norm,] activation.
 
-    Batch norm then ReLU is one :class:`zoo.nn.BatchNormReLU2d` (or 1d) layer, a single pass over the
-    activations forward and backward instead of two, and an ``nn.Identity`` in ReLU's place: every later
-    layer keeps its index, and with it the state_dict keys of checkpoints saved when these were two layers.
+    Batch norm then ReLU, LeakyReLU or ELU is one layer (:class:`zoo.nn.BatchNormReLU2d`,
+    :class:`zoo.nn.BatchNormLeakyReLU2d`, :class:`zoo.nn.BatchNormELU2d`, or their 1d forms), a single pass
+    over the activations forward and backward instead of two, and an ``nn.Identity`` in the activation's
+    place: every later layer keeps its index, and with it the state_dict keys of checkpoints saved when
+    these were two layers.
     """
     act = make_activation(activation, alpha, pieces)
     if not batch_norm:
         return [act]
-    if activation == "relu":
+    if isinstance(act, nn.ReLU):
         fused = zoo.nn.BatchNormReLU2d if dims == 2 else zoo.nn.BatchNormReLU1d
         return [fused(features), nn.Identity()]
+    if isinstance(act, nn.LeakyReLU):
+        fused = zoo.nn.BatchNormLeakyReLU2d if dims == 2 else zoo.nn.BatchNormLeakyReLU1d
+        return [fused(features, negative_slope=act.negative_slope), nn.Identity()]
+    if isinstance(act, nn.ELU):
+        fused = zoo.nn.BatchNormELU2d if dims == 2 else zoo.nn.BatchNormELU1d
+        return [fused(features, alpha=act.alpha), nn.Identity()]
     plain = zoo.nn.BatchNorm2d if dims == 2 else zoo.nn.BatchNorm1d
     return [plain(features), act]
 

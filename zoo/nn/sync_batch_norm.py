@@ -19,6 +19,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from zoo.nn.batch_norm import _ZooBatchNorm
+from zoo.ops.batch_norm import torch_activation
 from zoo.ops.sync_batch_norm import sync_batch_norm
 
 __all__ = ["SyncBatchNorm", "SyncBatchNormReLU"]
@@ -45,19 +46,24 @@ class SyncBatchNorm(_ZooBatchNorm, torch.nn.modules.batchnorm._BatchNorm):
         if self.training and use_batch_stats and _world_size(self.process_group) > 1:
             y = sync_batch_norm(input, running_mean, running_var, self.weight, self.bias, momentum, self.eps,
                                 self.process_group)
-            return torch.relu(y) if self.fused_relu else y  # the synchronized kernels have no fused ReLU
+            # The synchronized kernels have no fused activation: torch's own op after them.
+            return torch_activation(y, self.activation, self.activation_alpha)
         return super()._normalize(input, running_mean, running_var, use_batch_stats, momentum)
 
     @classmethod
     def convert_sync_batchnorm(cls, module: nn.Module, process_group: Any = None) -> nn.Module:
         """``module`` with every batch-norm layer (zoo's or torch's) replaced by a :class:`SyncBatchNorm`
         sharing its parameters and buffers, as ``torch.nn.SyncBatchNorm.convert_sync_batchnorm`` does;
-        zoo's BatchNormReLU layers become :class:`SyncBatchNormReLU`."""
+        zoo's BatchNormReLU layers become :class:`SyncBatchNormReLU`, and the LeakyReLU and ELU ones keep
+        their activation too."""
         converted = module
         if isinstance(module, torch.nn.modules.batchnorm._BatchNorm) and not isinstance(module, SyncBatchNorm):
-            target = SyncBatchNormReLU if getattr(module, "fused_relu", False) else SyncBatchNorm
+            activation = getattr(module, "activation", "none")
+            target = SyncBatchNormReLU if activation == "relu" else SyncBatchNorm
             converted = target(module.num_features, module.eps, module.momentum, module.affine,
                                module.track_running_stats, process_group, bias=module.bias is not None)
+            if activation not in ("none", "relu"):
+                converted.activation, converted.activation_alpha = activation, module.activation_alpha
             if module.affine:
                 converted.weight, converted.bias = module.weight, module.bias
             converted.running_mean = module.running_mean
@@ -73,7 +79,7 @@ class SyncBatchNormReLU(SyncBatchNorm):
     """:class:`SyncBatchNorm` then ``ReLU``: what :class:`zoo.nn.BatchNormReLU2d` (or 1d) becomes for distributed
     training. Outside synchronized training ReLU runs in batch norm's pass; in it, after (torch's ReLU)."""
 
-    fused_relu = True
+    activation = "relu"
 
 
 def _world_size(group: Any) -> int:

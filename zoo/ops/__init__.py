@@ -2,6 +2,7 @@
 
 from zoo.ops.batch_norm import (
     batch_norm,
+    batch_norm_activation,
     batch_norm_backward,
     batch_norm_backward_elemt,
     batch_norm_backward_reduce,
@@ -18,6 +19,7 @@ from zoo.ops.sync_batch_norm import sync_batch_norm
 
 __all__ = [
     "batch_norm",
+    "batch_norm_activation",
     "batch_norm_backward",
     "batch_norm_backward_elemt",
     "batch_norm_backward_reduce",

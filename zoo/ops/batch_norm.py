@@ -3,15 +3,18 @@
 The ops are declared and implemented in C++ (``csrc/ops.cpp``, one kernel per
 device, autograd in ``csrc/autograd``) and called as ``torch.ops.zoo.*``:
 
-- ``zoo::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps, relu=False) -> (y, mean,
-  invstd, var_unbiased)``, which updates the running buffers given in place (as torch's ``native_batch_norm``)
-- ``zoo::batch_norm_eval(x, weight, bias, running_mean, running_var, eps, relu=False) -> y``
-- ``zoo::batch_norm_backward(grad_y, x, weight, mean, invstd, train, bias=None, relu=False) -> (dx, dweight,
-  dbias)``
+- ``zoo::batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps, activation="none",
+  alpha=0.0) -> (y, mean, invstd, var_unbiased)``, which updates the running buffers given in place (as torch's
+  ``native_batch_norm``)
+- ``zoo::batch_norm_eval(x, weight, bias, running_mean, running_var, eps, activation="none", alpha=0.0) -> y``
+- ``zoo::batch_norm_backward(grad_y, x, weight, mean, invstd, train, bias=None, activation="none", alpha=0.0)
+  -> (dx, dweight, dbias)``
 
-``relu=True`` applies ReLU to batch norm's output in the same pass (:func:`batch_norm_relu`); the training
-backward then recomputes ReLU's mask from ``x``, the statistics, ``weight`` and ``bias`` (as the forward
-computed it) instead of reading a saved output, which saves ReLU's own passes in both directions.
+``activation`` (one of :data:`FUSED_ACTIVATIONS`: ``"relu"``, ``"leaky_relu"`` with negative slope ``alpha``,
+``"elu"`` with ``alpha``) is applied to batch norm's output in the same pass (:func:`batch_norm_activation`);
+the training backward then recomputes the pre-activation from ``x``, the statistics, ``weight`` and ``bias``
+(as the forward computed it) instead of reading a saved output, which saves the activation's own passes in
+both directions.
 
 and, for synchronized batch norm (:mod:`zoo.nn.sync_batch_norm`), which merges
 statistics and gradient sums across processes between them:
@@ -37,6 +40,9 @@ from zoo.ops.checks import DISPATCH_ERRORS, check_fake_devices, raise_dispatch_e
 
 _OP = "zoo.ops.batch_norm"
 
+FUSED_ACTIVATIONS = ("relu", "leaky_relu", "elu")
+"""The activations batch norm computes in its own pass (``activation=`` of :func:`batch_norm_activation`)."""
+
 batch_norm_train = torch.ops.zoo.batch_norm_train.default
 batch_norm_eval = torch.ops.zoo.batch_norm_eval.default
 batch_norm_backward = torch.ops.zoo.batch_norm_backward.default
@@ -53,21 +59,22 @@ def _check_fake_input(x: Tensor, **tensors: Tensor | None) -> int:
 
 
 @torch.library.register_fake("zoo::batch_norm_train")
-def _(x, weight, bias, running_mean, running_var, momentum, eps, relu=False):
+def _(x, weight, bias, running_mean, running_var, momentum, eps, activation="none", alpha=0.0):
     channels = _check_fake_input(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     return torch.empty_like(x), x.new_empty(channels), x.new_empty(channels), x.new_empty(channels)
 
 
 @torch.library.register_fake("zoo::batch_norm_eval")
-def _(x, weight, bias, running_mean, running_var, eps, relu=False):
+def _(x, weight, bias, running_mean, running_var, eps, activation="none", alpha=0.0):
     _check_fake_input(x, weight=weight, bias=bias, running_mean=running_mean, running_var=running_var)
     return torch.empty_like(x)
 
 
 @torch.library.register_fake("zoo::batch_norm_backward")
-def _(grad_y, x, weight, mean, invstd, train, bias=None, relu=False):
+def _(grad_y, x, weight, mean, invstd, train, bias=None, activation="none", alpha=0.0):
     channels = _check_fake_input(x, grad_y=grad_y, weight=weight, mean=mean, invstd=invstd, bias=bias)
-    torch._check_value(train or not relu, lambda: "zoo batch_norm: the fused ReLU's backward needs train=True")
+    torch._check_value(train or activation == "none",
+                       lambda: f"zoo batch_norm: the fused {activation}'s backward needs train=True")
     return torch.empty_like(x), x.new_empty(channels), x.new_empty(channels)
 
 
@@ -115,7 +122,7 @@ def batch_norm(
     with the unbiased batch variance. Outside training the running statistics
     normalise ``x``. Bad shapes or values raise ValueError, bad dtypes TypeError.
     """
-    return _batch_norm(_OP, x, running_mean, running_var, weight, bias, training, momentum, eps, relu=False)
+    return _batch_norm(_OP, x, running_mean, running_var, weight, bias, training, momentum, eps, "none", 0.0)
 
 
 def batch_norm_relu(
@@ -134,24 +141,65 @@ def batch_norm_relu(
     backward recomputes ReLU's mask from ``x`` instead of keeping an output.
     """
     return _batch_norm("zoo.ops.batch_norm_relu", x, running_mean, running_var, weight, bias, training, momentum, eps,
-                       relu=True)
+                       "relu", 0.0)
+
+
+def batch_norm_activation(
+    x: Tensor,
+    running_mean: Tensor | None,
+    running_var: Tensor | None,
+    weight: Tensor | None = None,
+    bias: Tensor | None = None,
+    training: bool = False,
+    momentum: float = 0.1,
+    eps: float = 1e-5,
+    *,
+    activation: str,
+    alpha: float = 0.0,
+) -> Tensor:
+    """:func:`batch_norm` then ``activation`` in one pass over ``x``, forward and backward.
+
+    ``activation`` is ``"relu"`` (``F.relu``), ``"leaky_relu"`` (``F.leaky_relu`` with
+    ``negative_slope=alpha``), ``"elu"`` (``F.elu`` with ``alpha``) or ``"none"`` (batch norm alone).
+    ReLU and LeakyReLU give torch's values and gradients bit for bit; ELU's exponentials are zoo's
+    own (about 1 ulp from exact, as torch's own are), so its values and gradients agree with torch's
+    to a few ulp. In training the backward recomputes the pre-activation from ``x`` instead of
+    keeping an output. An unknown activation raises ValueError.
+    """
+    name = "zoo.ops.batch_norm_activation"
+    if activation not in ("none", *FUSED_ACTIVATIONS):
+        raise ValueError(f"{name}: unknown activation {activation!r}; expected 'none' or one of {FUSED_ACTIVATIONS}")
+    return _batch_norm(name, x, running_mean, running_var, weight, bias, training, momentum, eps, activation,
+                       float(alpha))
+
+
+def torch_activation(y: Tensor, activation: str, alpha: float) -> Tensor:
+    """``activation`` (a :data:`FUSED_ACTIVATIONS` name or ``"none"``) of ``y`` by torch's own op."""
+    if activation == "relu":
+        return torch.relu(y)
+    if activation == "leaky_relu":
+        return torch.nn.functional.leaky_relu(y, alpha)
+    if activation == "elu":
+        return torch.nn.functional.elu(y, alpha)
+    return y
 
 
 def _batch_norm(name: str, x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None,
-                bias: Tensor | None, training: bool, momentum: float, eps: float, relu: bool) -> Tensor:
-    # batch_norm and batch_norm_relu: the op call, errors named after the public function `name`.
+                bias: Tensor | None, training: bool, momentum: float, eps: float, activation: str,
+                alpha: float) -> Tensor:
+    # The public functions' op call, errors named after the public function `name`.
     try:
         if x.dim() > 4:  # (N, C, D, H, W...) normalises as (N, C, D*H*W...), as torch's does
             flat = _batch_norm(name, x.reshape(x.shape[0], x.shape[1], -1), running_mean, running_var, weight, bias,
-                               training, momentum, eps, relu)
+                               training, momentum, eps, activation, alpha)
             return flat.reshape(x.shape)
         x = supported_layout(x)
         if not training:
             if running_mean is None or running_var is None:
                 raise ValueError(f"{name}: running_mean and running_var are required when training=False")
-            return batch_norm_eval(x, weight, bias, running_mean, running_var, eps, relu)
+            return batch_norm_eval(x, weight, bias, running_mean, running_var, eps, activation, alpha)
         # The kernel checks the running buffers and updates them (an empty batch leaves them, as in torch).
-        return batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps, relu)[0]
+        return batch_norm_train(x, weight, bias, running_mean, running_var, momentum, eps, activation, alpha)[0]
     except DISPATCH_ERRORS as error:
         raise_dispatch_error(name, error, input=x, weight=weight, bias=bias, running_mean=running_mean,
                              running_var=running_var)
