@@ -57,3 +57,28 @@ def test_export_with_dynamic_batch(fused):
     for n in (1, 7):
         x = torch.randn(n, 1, 8, 8)
         assert_close(program.module()(x), ref(x))
+
+
+def test_compile_caches_are_tagged_with_the_op_schemas():
+    # torch's compile caches do not key on custom op schemas; zoo's tag does (zoo/ops/compile_cache.py).
+    from zoo.ops import compile_cache
+
+    digest = compile_cache.schema_digest()
+    assert len(digest) == 16 and f"zoo-ops-{digest}" in torch.compiler.config.cache_key_tag
+    before = torch.compiler.config.cache_key_tag
+    try:
+        torch.compiler.config.cache_key_tag = "mine"
+        assert compile_cache.tag_compile_caches() == f"mine+zoo-ops-{digest}"
+        assert compile_cache.tag_compile_caches() == f"mine+zoo-ops-{digest}"  # once only
+    finally:
+        torch.compiler.config.cache_key_tag = before
+
+
+def test_schema_digest_follows_the_schemas(monkeypatch):
+    from zoo.ops import compile_cache
+
+    digest = compile_cache.schema_digest()
+    real = torch._C._dispatch_get_all_op_names
+    monkeypatch.setattr(torch._C, "_dispatch_get_all_op_names",
+                        lambda: [n for n in real() if n != "zoo::batch_norm_eval"])
+    assert compile_cache.schema_digest() != digest

@@ -16,6 +16,9 @@ from zoo.ops.dropout import dropout, dropout_op
 from zoo.ops.max_pool import max_pool2d, max_pool2d_backward, max_pool2d_op, max_pool2d_with_indices_op
 from zoo.ops.maxout import maxout, maxout_backward, maxout_op, maxout_with_mask_op
 from zoo.ops.sync_batch_norm import sync_batch_norm
+from zoo.ops.compile_cache import tag_compile_caches
+
+tag_compile_caches()
 
 __all__ = [
     "batch_norm",
