@@ -3,7 +3,7 @@
 The layers are not kept by hand: each benchmarked model (every preset and the
 ``+bn`` variants of the MLP/CNN presets, see ``bench/common.py``) runs one
 small forward with hooks on its ``zoo.nn`` layers, which record each
-convolution's, max-pool's or dropout's arguments and each layer's input shape; the batch dimension is
+convolution's, max-pool's, dropout's, maxout's or ELU's arguments and each layer's input shape; the batch dimension is
 then set to the preset recipe's batch size and repeats are merged (the "used
 by" column names the models that run a shape). Batch norm and dropout are timed
 in training mode (batch statistics, a fresh mask per call), as a training step runs them.
@@ -13,7 +13,7 @@ forward+backward (input, weight and bias gradients), as the median of
 ``--rounds`` runs after warm-up, ours and torch's taking turns within each
 round. Prints a table with both times, the speed-up (torch time / our time),
 GFLOP/s (convolution: 2·N·Cout·Ho·Wo·Cin·kh·kw forward, three times that
-forward + backward) or GB/s (batch norm and dropout: 2 x tensor bytes / time,
+forward + backward) or GB/s (batch norm, dropout and ELU: 2 x tensor bytes / time,
 the traffic of one read and one write; twice that backward; max pooling: the
 input's bytes / time, forward and forward + backward), the geometric-mean speed-up,
 and a 256 MB copy's bandwidth for scale. Each batch-norm forward is also timed
@@ -62,7 +62,7 @@ from common import (  # noqa: E402
 )
 
 import zoo  # noqa: E402
-from zoo.ops.batch_norm import torch_activation  # noqa: E402
+from zoo.ops.activation import torch_activation  # noqa: E402
 from zoo.ops.checks import pair  # noqa: E402
 from zoo.ops.conv2d import output_size  # noqa: E402
 
@@ -94,7 +94,8 @@ class Layer:
     ceil_mode: bool = False  # max pooling's
     p: float = 0.0  # dropout's rate
     pieces: int = 0  # maxout's
-    # batch norm's fused activation (zoo.nn.BatchNormReLU*d, ...) and its parameter, against torch's BN then it
+    # batch norm's fused activation (zoo.nn.BatchNormReLU*d, ...) and its parameter, against torch's BN then it;
+    # ELU's alpha (kind "elu", zoo.nn.ELU)
     activation: str = "none"
     alpha: float = 0.0
 
@@ -118,6 +119,8 @@ class Layer:
             return f"dropout p{self.p:g}, {dims}"
         if self.kind == "maxout":
             return f"maxout {self.pieces} pieces, {dims}"
+        if self.kind == "elu":
+            return f"ELU, {dims}"
         if self.is_conv:
             parts = [f"conv {self.shape[1]}→{self.out_channels}", "k" + _pair_text(self.kernel)]
         else:
@@ -172,6 +175,8 @@ def layer_of(module: nn.Module, shape: torch.Size) -> Layer:
                      ceil_mode=bool(module.ceil_mode))
     if isinstance(module, zoo.nn.Dropout):
         return Layer("dropout", tuple(shape), p=module.p)
+    if isinstance(module, zoo.nn.ELU):
+        return Layer("elu", tuple(shape), alpha=module.alpha)
     if isinstance(module, zoo.nn.Maxout):
         return Layer("maxout", tuple(shape), pieces=module.pieces)
     kind = "BN2d" if isinstance(module, zoo.nn.BatchNorm2d) else "BN1d"
@@ -179,7 +184,7 @@ def layer_of(module: nn.Module, shape: torch.Size) -> Layer:
 
 
 def layers_of(variant: ModelVariant) -> list[Layer]:
-    """The conv, max-pool, dropout and batch-norm layers ``variant`` runs at its recipe's batch size, in call order.
+    """The zoo layers (conv, max-pool, dropout, maxout, ELU, batch norm) ``variant`` runs at its recipe's batch size, in call order.
 
     Runs a batch of 2 through the model in eval mode (dropout's hook still sees
     its input) with forward hooks on its zoo layers, then sets each recorded
@@ -191,7 +196,8 @@ def layers_of(variant: ModelVariant) -> list[Layer]:
     def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         found.append(layer_of(module, inputs[0].shape).at_batch(variant.batch_size))
 
-    zoo_layers = (zoo.nn.Conv2d, zoo.nn.MaxPool2d, zoo.nn.Dropout, zoo.nn.Maxout, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d)
+    zoo_layers = (zoo.nn.Conv2d, zoo.nn.MaxPool2d, zoo.nn.Dropout, zoo.nn.Maxout, zoo.nn.ELU, zoo.nn.BatchNorm1d,
+                  zoo.nn.BatchNorm2d)
     handles = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, zoo_layers)]
     with torch.no_grad():
         model(torch.zeros(variant.input_shape(2)))
@@ -257,6 +263,8 @@ def layer_functions(layer: Layer, device: torch.device, dtype: torch.dtype):
         return lambda: zoo.ops.max_pool2d(x, *args), lambda: F.max_pool2d(x, *args), (x,)
     if layer.kind == "dropout":
         return lambda: zoo.ops.dropout(x, layer.p), lambda: F.dropout(x, layer.p), (x,)
+    if layer.kind == "elu":
+        return lambda: zoo.ops.elu(x, layer.alpha), lambda: F.elu(x, layer.alpha), (x,)
     if layer.kind == "maxout":  # torch's: the amax form zoo's Maxout layer had before its kernel
         return (lambda: zoo.ops.maxout(x, layer.pieces), lambda: x.unflatten(1, (-1, layer.pieces)).amax(2), (x,))
     channels = layer.shape[1]
@@ -307,7 +315,7 @@ def measure(layer: Layer, device: torch.device, dtype: torch.dtype, rounds: int,
         result["flop_fwdbwd"] = 3 * result["flop_fwd"]  # dx and dW each cost one forward
     elif layer.kind == "pool":
         result["bytes"] = math.prod(layer.shape) * torch.finfo(dtype).bits / 8
-    elif layer.kind == "dropout":
+    elif layer.kind in ("dropout", "elu"):
         result["bytes"] = 2.0 * math.prod(layer.shape) * torch.finfo(dtype).bits / 8
     elif layer.kind == "maxout":  # x read, y (1 / pieces of x) written
         result["bytes"] = (1 + 1 / layer.pieces) * math.prod(layer.shape) * torch.finfo(dtype).bits / 8
@@ -332,7 +340,7 @@ def rate(layer: Layer, r: dict[str, float], kind: str, side: str) -> str:
         return f"{r[f'flop_{kind}'] / seconds / 1e9:.0f} GFLOP/s"
     if layer.kind == "pool":
         return f"{r['bytes'] / seconds / 1e9:.1f} GB/s"  # the input, read once
-    if layer.kind in ("dropout", "maxout"):  # x read, y written; the backward reads dy (and a mask), writes dx
+    if layer.kind in ("dropout", "maxout", "elu"):  # x read, y written; the backward reads dy (and x or a mask), writes dx
         return f"{(1 if kind == 'fwd' else 2) * r['bytes'] / seconds / 1e9:.1f} GB/s"
     if kind == "fwd":
         return f"{r['bytes'] / seconds / 1e9:.1f} GB/s ({r['copy_fwd'] / seconds:.0%} of copy)"

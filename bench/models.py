@@ -81,7 +81,7 @@ from common import (  # noqa: E402
 )
 
 import zoo  # noqa: E402
-from zoo.ops.batch_norm import torch_activation  # noqa: E402
+from zoo.ops.activation import torch_activation  # noqa: E402
 from zoo.train.allocator import keep_freed_memory  # noqa: E402
 
 IMPLEMENTATIONS = ("ours", "torch")
@@ -151,6 +151,8 @@ def torch_layer(module: nn.Module) -> nn.Module | None:
         return nn.Dropout(module.p, module.inplace)
     elif type(module) is zoo.nn.Maxout:
         return TorchMaxout(module.pieces)
+    elif type(module) is zoo.nn.ELU:
+        return nn.ELU(module.alpha, module.inplace)
     else:
         return None
     reference = next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None)

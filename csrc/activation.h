@@ -2,10 +2,13 @@
 // BatchNormELU*d): their formulas, once for the CPU and CUDA kernels. The backward gets batch norm's
 // input, not the activation's output, and recomputes the pre-activation v from it, so each gradient
 // is written in terms of v, as torch's own backward of that activation reads its input:
-//   relu        f = v < 0 ? 0 : v              f' dy = v > 0 ? dy : 0            (torch.relu)
+//   relu        f = v < 0 ? 0 : v              f' dy = v <= 0 ? 0 : dy           (torch.relu)
 //   leaky_relu  f = v > 0 ? v : v * alpha      f' dy = v > 0 ? dy : dy * alpha   (F.leaky_relu, slope alpha)
-//   elu         f = v > 0 ? v : alpha * expm1(v)  f' dy = v <= 0 ? dy * alpha * exp(v) : dy   (F.elu)
-// NaN in v gives NaN out of every one, as in torch. The operators work on GCC vectors too
+//   elu         f = v > 0 ? v : alpha * expm1(v)  f' dy = v > 0 ? dy : dy * alpha * exp(v)   (F.elu)
+// NaN in v gives NaN out of every one, as in torch, and the gradients torch's vectorised kernels give
+// there (dy, dy * alpha, NaN: each comparison is false for NaN, so the order of the branches matters;
+// torch's ELU backward gives dy instead in the scalar loop it runs for the last few values of a tensor).
+// The operators work on GCC vectors too
 // (cpu/exp.h's Float16), which the CPU's AVX-512 streaming loops use. No torch here: the op
 // arguments are parsed and checked in checks.h (bn_activation).
 #pragma once
@@ -42,7 +45,7 @@ struct ReLU {
   template <typename T>
   ZOO_HOST_DEVICE T operator()(T v) const { return v < scalar_t(0) ? T{} : v; }
   template <typename T>
-  ZOO_HOST_DEVICE T grad(T dy, T v) const { return v > scalar_t(0) ? dy : T{}; }
+  ZOO_HOST_DEVICE T grad(T dy, T v) const { return v <= scalar_t(0) ? T{} : dy; }  // threshold_backward
 };
 
 template <typename scalar_t>
@@ -62,7 +65,7 @@ struct ELU {
   template <typename T>
   ZOO_HOST_DEVICE T operator()(T v) const { return v > scalar_t(0) ? v : alpha * expm1_of(v); }
   template <typename T>
-  ZOO_HOST_DEVICE T grad(T dy, T v) const { return v <= scalar_t(0) ? dy * alpha * exp_of(v) : dy; }
+  ZOO_HOST_DEVICE T grad(T dy, T v) const { return v > scalar_t(0) ? dy : dy * alpha * exp_of(v); }
 
  private:
   // Only v <= 0 is ever selected: CUDA's own functions on the GPU, cpu/exp.h's vectorisable ones on the CPU.

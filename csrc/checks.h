@@ -35,6 +35,37 @@ inline void check_like_input(const char* op, const char* name, const at::Tensor&
   TORCH_CHECK_VALUE(t.device() == x.device(), op, ": ", name, " is on ", t.device(), " but x is on ", x.device());
 }
 
+// An activation named in an op's arguments (`activation`, `alpha`; activation.h), or a ValueError naming it.
+inline activation::Activation parse_activation(const char* op, const char* what, c10::string_view name,
+                                               double alpha) {
+  using activation::Kind;
+  if (name == "none") return {Kind::kNone, alpha};
+  if (name == "relu") return {Kind::kReLU, alpha};
+  if (name == "leaky_relu") return {Kind::kLeakyReLU, alpha};
+  if (name == "elu") return {Kind::kELU, alpha};
+  TORCH_CHECK_VALUE(false, op, ": unknown ", what, " '", name, "'; expected 'none', 'relu', 'leaky_relu' or 'elu'");
+}
+
+// ---------------------------------------------------------------- activations
+
+constexpr const char* kActivation = "zoo activation";
+
+// x float32/float64 of any shape (empty included); the activation's name known.
+inline activation::Activation check_activation(const at::Tensor& x, c10::string_view name, double alpha) {
+  check_dtype(kActivation, x);
+  return parse_activation(kActivation, "activation", name, alpha);
+}
+
+// grad_y has x's shape, dtype and device.
+inline activation::Activation check_activation_backward(const at::Tensor& grad_y, const at::Tensor& x,
+                                                        c10::string_view name, double alpha) {
+  const activation::Activation a = check_activation(x, name, alpha);
+  TORCH_CHECK_VALUE(grad_y.sizes() == x.sizes(), kActivation, ": grad_y has shape ", grad_y.sizes(),
+                    " but x has shape ", x.sizes());
+  check_like_input(kActivation, "grad_y", grad_y, x);
+  return a;
+}
+
 // ---------------------------------------------------------------- batch norm
 // Each batch-norm op checks its arguments with one call: check_bn_train,
 // check_bn_eval or check_bn_backward. An empty batch is valid (as in torch):
@@ -104,13 +135,7 @@ inline void check_bn_backward(const at::Tensor& grad_y, const at::Tensor& x, con
 
 // The fused activation of the batch-norm ops (`activation`, `alpha` in their schemas; activation.h).
 inline activation::Activation bn_activation(c10::string_view name, double alpha) {
-  using activation::Kind;
-  if (name == "none") return {Kind::kNone, alpha};
-  if (name == "relu") return {Kind::kReLU, alpha};
-  if (name == "leaky_relu") return {Kind::kLeakyReLU, alpha};
-  if (name == "elu") return {Kind::kELU, alpha};
-  TORCH_CHECK_VALUE(false, kBatchNorm, ": unknown fused activation '", name,
-                    "'; expected 'none', 'relu', 'leaky_relu' or 'elu'");
+  return parse_activation(kBatchNorm, "fused activation", name, alpha);
 }
 
 // batch_norm_backward's fused-activation arguments: the bias recomputes the pre-activation with the

@@ -43,6 +43,17 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
   return op.call(grad_y, x, weight, mean, invstd, train, bias, activation, alpha);
 }
 
+at::Tensor activation(const at::Tensor& x, c10::string_view activation, double alpha) {
+  static const auto op = handle<decltype(ops::activation)>("zoo::activation");
+  return op.call(x, activation, alpha);
+}
+
+at::Tensor activation_backward(const at::Tensor& grad_y, const at::Tensor& x, c10::string_view activation,
+                               double alpha) {
+  static const auto op = handle<decltype(activation_backward)>("zoo::activation_backward");
+  return op.call(grad_y, x, activation, alpha);
+}
+
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                   at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation) {
   static const auto op = handle<decltype(conv2d)>("zoo::conv2d");
@@ -147,6 +158,10 @@ TORCH_LIBRARY(zoo, m) {
   m.set_python_module("zoo.ops.dropout");
   m.def("dropout(Tensor x, float p, Tensor seed) -> Tensor");
   // Maxout: without the mask when no gradient is needed (inference, ONNX's ReduceMax), with it for training.
+  m.set_python_module("zoo.ops.activation");
+  // Element-wise activations on zoo's kernels (zoo.nn.ELU): activation.h's formulas, the backward from x.
+  m.def("activation(Tensor x, str activation, float alpha=0.0) -> Tensor");
+  m.def("activation_backward(Tensor grad_y, Tensor x, str activation, float alpha=0.0) -> Tensor");
   m.set_python_module("zoo.ops.maxout");
   m.def("maxout(Tensor x, int pieces) -> Tensor");
   m.def("maxout_with_mask(Tensor x, int pieces) -> (Tensor, Tensor)");

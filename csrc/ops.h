@@ -37,6 +37,14 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
     const at::Tensor& invstd, bool train, const std::optional<at::Tensor>& bias, c10::string_view activation,
     double alpha);
 
+// An activation of x, element by element ("relu", "leaky_relu" of slope `alpha`, "elu" of `alpha`, "none":
+// a copy; activation.h): torch's relu / leaky_relu / elu, an output in x's layout.
+at::Tensor activation(const at::Tensor& x, c10::string_view activation, double alpha);
+
+// Its gradient at x (the input, as torch's leaky_relu and elu backward read it).
+at::Tensor activation_backward(const at::Tensor& grad_y, const at::Tensor& x, c10::string_view activation,
+                               double alpha);
+
 // 2-D convolution (groups = 1, zero padding): x (N, Cin, H, W), weight (Cout, Cin, kh, kw), bias (Cout).
 at::Tensor conv2d(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias,
                   at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation);

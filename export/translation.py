@@ -1,7 +1,8 @@
 """ONNX translations of zoo's custom ops, for ``torch.onnx.export(dynamo=True, custom_translation_table=...)``.
 
 ``zoo::conv2d`` becomes ``Conv``, ``zoo::batch_norm_eval``
-``BatchNormalization`` (and ``Relu`` after it for the fused ReLU), ``zoo::max_pool2d`` ``MaxPool`` and
+``BatchNormalization`` (and ``Relu``, ``LeakyRelu`` or ``Elu`` after it for the fused activations),
+``zoo::activation`` ``Relu``, ``LeakyRelu`` or ``Elu``, ``zoo::max_pool2d`` ``MaxPool`` and
 ``zoo::maxout`` ``Reshape`` + ``ReduceMax``: standard ONNX operators only, so any runtime can load
 the file. The functions are written against opset 18, the opset torch's own
 translations use; the exporter converts the whole graph to the requested opset.
@@ -21,7 +22,7 @@ from onnxscript import opset18 as op
 
 import zoo  # noqa: F401  (registers the zoo ops the table's keys name)
 
-__all__ = ["TRANSLATION_TABLE", "conv2d", "batch_norm_eval", "max_pool2d", "maxout"]
+__all__ = ["TRANSLATION_TABLE", "activation", "conv2d", "batch_norm_eval", "max_pool2d", "maxout"]
 
 
 def conv2d(x, weight, bias, stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int]):
@@ -40,14 +41,24 @@ def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float, acti
         weight = op.Expand(op.CastLike(1.0, running_mean), op.Shape(running_mean))
     if bias is None:
         bias = op.Expand(op.CastLike(0.0, running_mean), op.Shape(running_mean))
-    y = op.BatchNormalization(x, weight, bias, running_mean, running_var, epsilon=eps)
+    return _activation(op.BatchNormalization(x, weight, bias, running_mean, running_var, epsilon=eps),
+                       activation, alpha)
+
+
+def _activation(y, activation: str, alpha: float):
+    # The activation's ONNX operator (the names of zoo.ops.activation.FUSED_ACTIVATIONS, or "none").
     if activation == "relu":
         return op.Relu(y)
     if activation == "leaky_relu":
         return op.LeakyRelu(y, alpha=alpha)
     if activation == "elu":
         return op.Elu(y, alpha=alpha)
-    return y
+    return op.Identity(y)
+
+
+def activation(x, activation: str, alpha: float = 0.0):
+    """``zoo::activation`` -> ``Relu``, ``LeakyRelu`` or ``Elu`` (``Identity`` for ``"none"``)."""
+    return _activation(x, activation, alpha)
 
 
 def max_pool2d(x, kernel_size: Sequence[int], stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int],
@@ -71,6 +82,7 @@ def maxout(x, pieces: int):
 
 # Keys must be the op overloads (.default): the bare op packet raises a TypeError in the exporter.
 TRANSLATION_TABLE: dict[Callable, Callable] = {
+    torch.ops.zoo.activation.default: activation,
     torch.ops.zoo.conv2d.default: conv2d,
     torch.ops.zoo.batch_norm_eval.default: batch_norm_eval,
     torch.ops.zoo.max_pool2d.default: max_pool2d,

@@ -100,11 +100,12 @@ def test_kernels_still_exports_median_seconds() -> None:
     assert callable(kernels.median_seconds)  # bench/onnx_runtime.py imports it from there
 
 
-@pytest.mark.parametrize("label", ["mnist_cnn_32_64", "nin_maxout_bn"])
+@pytest.mark.parametrize("label", ["mnist_cnn_32_64", "nin_maxout_bn", "nin_elu", "nin_leaky_bn"])
 def test_torch_twin_has_torch_layers_and_same_outputs(label: str) -> None:
     variant = next(v for v in model_variants() if v.label == label)
     pair = models.build_pair(variant, torch.device("cpu"))
-    zoo_layers = (zoo.nn.Conv2d, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d, zoo.nn.MaxPool2d, zoo.nn.Dropout)
+    zoo_layers = (zoo.nn.Conv2d, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d, zoo.nn.MaxPool2d, zoo.nn.Dropout,
+                  zoo.nn.Maxout, zoo.nn.ELU)
     assert any(isinstance(m, zoo_layers) for m in pair["ours"].modules())
     assert not any(isinstance(m, zoo_layers) for m in pair["torch"].modules())
     assert pair["ours"].state_dict().keys() == pair["torch"].state_dict().keys()

@@ -36,6 +36,14 @@ CONV_CASES = [
 BN_SHAPES = [(2, 1), (100, 100), (257, 7), (3, 5, 7, 9), (16, 192, 13, 11), (128, 192, 8, 8), (257, 3, 2, 3)]
 
 
+def values_and_grad(fn, x, grad_y):
+    """fn(x) and the gradient of x for the output gradient grad_y."""
+    leaf = x.clone().requires_grad_()
+    y = fn(leaf)
+    y.backward(grad_y)
+    return y.detach(), leaf.grad
+
+
 def run_conv(fn, x, weight, bias, grad_y):
     leaves = [t.detach().clone().requires_grad_() for t in (x, weight, bias)]
     y = fn(*leaves)
@@ -119,17 +127,31 @@ def test_maxout_matches_torch_amax_cuda(shape, pieces, dtype):
     x = torch.randn(shape, dtype=dtype, device="cuda")
     x.view(-1)[:64] = x.view(-1)[64:128]  # some tied pieces
     grad_y = torch.randn(shape[0], shape[1] // pieces, *shape[2:], dtype=dtype, device="cuda")
-    results = {}
-    for side, fn in (("ours", lambda a: zoo.ops.maxout(a, pieces)),
-                     ("torch", lambda a: a.unflatten(1, (-1, pieces)).amax(2))):
-        leaf = x.clone().requires_grad_()
-        y = fn(leaf)
-        y.backward(grad_y)
-        results[side] = (y.detach(), leaf.grad)
-    for o, r in zip(results["ours"], results["torch"]):
+    ours = values_and_grad(lambda a: zoo.ops.maxout(a, pieces), x, grad_y)
+    theirs = values_and_grad(lambda a: a.unflatten(1, (-1, pieces)).amax(2), x, grad_y)
+    for o, r in zip(ours, theirs):
         assert o.device.type == "cuda"
         assert torch.equal(o, r)
     torch.library.opcheck(torch.ops.zoo.maxout.default, (x.requires_grad_(), pieces))
+
+
+@pytest.mark.parametrize("activation,alpha,reference", [("relu", 0.0, lambda y: torch.relu(y)),
+                                                        ("leaky_relu", 0.2, lambda y: F.leaky_relu(y, 0.2)),
+                                                        ("elu", 1.3, lambda y: F.elu(y, 1.3))], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_activation_matches_torch_cuda(activation, alpha, reference, dtype):
+    x = torch.randn(64, 96, 9, 9, dtype=dtype, device="cuda") * 3
+    x.view(-1)[:3] = torch.tensor([float("nan"), float("inf"), -float("inf")], dtype=dtype)
+    grad_y = torch.randn_like(x)
+    (y, dx), (ref, ref_dx) = (values_and_grad(fn, x, grad_y) for fn in
+                              (lambda a: torch.ops.zoo.activation(a, activation, alpha), reference))
+    assert y.device.type == "cuda"
+    torch.testing.assert_close(y, ref, equal_nan=True)
+    if activation == "elu":  # ELU's gradient at NaN: NaN in zoo (and torch's CPU vector loop), dy in torch's CUDA
+        assert dx[0, 0, 0, 0].isnan()
+        dx, ref_dx = dx.flatten()[1:], ref_dx.flatten()[1:]
+    torch.testing.assert_close(dx, ref_dx, equal_nan=True)
+    torch.library.opcheck(torch.ops.zoo.activation.default, (x.requires_grad_(), activation, alpha))
 
 
 def test_gradcheck_cuda():

@@ -138,7 +138,7 @@ def test_dnn_layout_batch_norm_dropout_and_maxout():
 @pytest.mark.parametrize(
     "activation,alpha,cls,attr,value",
     [("relu", None, nn.ReLU, None, None), ("leaky_relu", 0.2, nn.LeakyReLU, "negative_slope", 0.2),
-     ("elu", 0.5, nn.ELU, "alpha", 0.5), ("selu", None, nn.SELU, None, None), ("leaky_relu", None, nn.LeakyReLU,
+     ("elu", 0.5, zoo.nn.ELU, "alpha", 0.5), ("selu", None, nn.SELU, None, None), ("leaky_relu", None, nn.LeakyReLU,
      "negative_slope", 0.01)],
 )
 def test_activations(activation, alpha, cls, attr, value):

@@ -530,11 +530,6 @@ void backward(Act act, const scalar_t* dy, const scalar_t* x, const scalar_t* we
                           k.k_const.data(), L, dx);
 }
 
-// grad_y in x's layout, so one index walks both: describe() reads a non-contiguous x as channels-last.
-at::Tensor grad_like_input(const at::Tensor& grad_y, const at::Tensor& x) {
-  return grad_y.contiguous(x.is_contiguous() ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast);
-}
-
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> batch_norm_train(
     const at::Tensor& x, const std::optional<at::Tensor>& weight, const std::optional<at::Tensor>& bias,
     const std::optional<at::Tensor>& running_mean, const std::optional<at::Tensor>& running_var, double momentum,
@@ -627,7 +622,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> batch_norm_backward(
   const ChannelLayout L = describe(x);
   const at::Tensor w = checks::contiguous_if_given(weight);
   const at::Tensor b = checks::contiguous_if_given(bias);
-  const at::Tensor dy = grad_like_input(grad_y, x);
+  const at::Tensor dy = in_layout_of(grad_y, x);
   at::Tensor dx = empty_output_like(x);
   at::Tensor dweight = at::empty({L.C}, x.options());
   at::Tensor dbias = at::empty({L.C}, x.options());
@@ -680,7 +675,7 @@ std::tuple<at::Tensor, at::Tensor> batch_norm_backward_reduce(const at::Tensor& 
   checks::check_bn_backward_reduce(grad_y, x, mean);
   if (x.numel() == 0) return empty_batch::batch_norm_stats(x);  // zero sums
   const ChannelLayout L = describe(x);
-  const at::Tensor dy = grad_like_input(grad_y, x);
+  const at::Tensor dy = in_layout_of(grad_y, x);
   std::vector<double> sum_dy(L.C), sum_dy_xmu(L.C);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_backward_reduce", [&] {
     const at::Tensor m = mean.contiguous();
@@ -702,7 +697,7 @@ at::Tensor batch_norm_backward_elemt(const at::Tensor& grad_y, const at::Tensor&
   if (x.numel() == 0) return at::empty_like(x);
   const ChannelLayout L = describe(x);
   const at::Tensor w = checks::contiguous_if_given(weight);
-  const at::Tensor dy = grad_like_input(grad_y, x);
+  const at::Tensor dy = in_layout_of(grad_y, x);
   at::Tensor dx = empty_output_like(x);
   AT_DISPATCH_FLOATING_TYPES(x.scalar_type(), "zoo_batch_norm_backward_elemt", [&] {
     const at::Tensor m = mean.contiguous(), s = invstd.contiguous();

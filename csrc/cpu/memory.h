@@ -138,6 +138,18 @@ inline at::Tensor empty_output_like(const at::Tensor& x) {
   return empty_output_strided(x.sizes(), x.strides(), x.options());
 }
 
+// x itself when it is contiguous or 4-D channels-last (a kernel walks either as one array), else a
+// contiguous copy.
+inline at::Tensor dense_layout(const at::Tensor& x) {
+  const bool channels_last = x.dim() == 4 && x.is_contiguous(at::MemoryFormat::ChannelsLast);
+  return x.is_contiguous() || channels_last ? x : x.contiguous();
+}
+
+// t (x's shape) in the layout of x, contiguous or channels-last, so one index walks both.
+inline at::Tensor in_layout_of(const at::Tensor& t, const at::Tensor& x) {
+  return t.contiguous(x.is_contiguous() ? at::MemoryFormat::Contiguous : at::MemoryFormat::ChannelsLast);
+}
+
 // Scratch memory for one use inside a kernel, 64-byte aligned, contents undefined.
 // Up to kRetainedScratchBytes it is a per-thread buffer kept for later calls (no
 // allocation and no page faults in the steady state); a larger request gets a

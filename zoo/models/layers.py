@@ -62,8 +62,8 @@ def make_activation(activation: str, alpha: float | None = None, pieces: int = 2
         return nn.ReLU()
     if activation == "leaky_relu":
         return nn.LeakyReLU(_DEFAULT_ALPHA["leaky_relu"] if alpha is None else alpha)
-    if activation == "elu":
-        return nn.ELU(_DEFAULT_ALPHA["elu"] if alpha is None else alpha)
+    if activation == "elu":  # zoo's kernel: torch's CPU ELU is bound by its exp
+        return zoo.nn.ELU(_DEFAULT_ALPHA["elu"] if alpha is None else alpha)
     if activation == "selu":
         return nn.SELU()
     return Maxout(pieces)

@@ -19,7 +19,7 @@ import torch.distributed as dist
 from torch import Tensor, nn
 
 from zoo.nn.batch_norm import _ZooBatchNorm
-from zoo.ops.batch_norm import torch_activation
+from zoo.ops.activation import torch_activation
 from zoo.ops.sync_batch_norm import sync_batch_norm
 
 __all__ = ["SyncBatchNorm", "SyncBatchNormReLU"]

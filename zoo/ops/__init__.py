@@ -1,5 +1,6 @@
 """zoo's kernels as ``torch.ops.zoo.*`` operators (declared in C++, with autograd), plus functional forms."""
 
+from zoo.ops.activation import activation_backward, activation_op, elu
 from zoo.ops.batch_norm import (
     batch_norm,
     batch_norm_activation,
@@ -21,6 +22,8 @@ from zoo.ops.compile_cache import tag_compile_caches
 tag_compile_caches()
 
 __all__ = [
+    "activation_backward",
+    "activation_op",
     "batch_norm",
     "batch_norm_activation",
     "batch_norm_backward",
@@ -35,6 +38,7 @@ __all__ = [
     "conv2d_op",
     "dropout",
     "dropout_op",
+    "elu",
     "max_pool2d",
     "max_pool2d_backward",
     "max_pool2d_op",

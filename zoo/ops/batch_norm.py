@@ -10,7 +10,7 @@ device, autograd in ``csrc/autograd``) and called as ``torch.ops.zoo.*``:
 - ``zoo::batch_norm_backward(grad_y, x, weight, mean, invstd, train, bias=None, activation="none", alpha=0.0)
   -> (dx, dweight, dbias)``
 
-``activation`` (one of :data:`FUSED_ACTIVATIONS`: ``"relu"``, ``"leaky_relu"`` with negative slope ``alpha``,
+``activation`` (one of :data:`zoo.ops.activation.FUSED_ACTIVATIONS`: ``"relu"``, ``"leaky_relu"`` with negative slope ``alpha``,
 ``"elu"`` with ``alpha``) is applied to batch norm's output in the same pass (:func:`batch_norm_activation`);
 the training backward then recomputes the pre-activation from ``x``, the statistics, ``weight`` and ``bias``
 (as the forward computed it) instead of reading a saved output, which saves the activation's own passes in
@@ -36,12 +36,10 @@ import torch
 from torch import Tensor
 
 from zoo import _C  # noqa: F401  (loading it registers the ops)
+from zoo.ops.activation import FUSED_ACTIVATIONS
 from zoo.ops.checks import DISPATCH_ERRORS, check_fake_devices, raise_dispatch_error
 
 _OP = "zoo.ops.batch_norm"
-
-FUSED_ACTIVATIONS = ("relu", "leaky_relu", "elu")
-"""The activations batch norm computes in its own pass (``activation=`` of :func:`batch_norm_activation`)."""
 
 batch_norm_train = torch.ops.zoo.batch_norm_train.default
 batch_norm_eval = torch.ops.zoo.batch_norm_eval.default
@@ -171,17 +169,6 @@ def batch_norm_activation(
         raise ValueError(f"{name}: unknown activation {activation!r}; expected 'none' or one of {FUSED_ACTIVATIONS}")
     return _batch_norm(name, x, running_mean, running_var, weight, bias, training, momentum, eps, activation,
                        float(alpha))
-
-
-def torch_activation(y: Tensor, activation: str, alpha: float) -> Tensor:
-    """``activation`` (a :data:`FUSED_ACTIVATIONS` name or ``"none"``) of ``y`` by torch's own op."""
-    if activation == "relu":
-        return torch.relu(y)
-    if activation == "leaky_relu":
-        return torch.nn.functional.leaky_relu(y, alpha)
-    if activation == "elu":
-        return torch.nn.functional.elu(y, alpha)
-    return y
 
 
 def _batch_norm(name: str, x: Tensor, running_mean: Tensor | None, running_var: Tensor | None, weight: Tensor | None,
