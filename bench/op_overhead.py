@@ -66,6 +66,8 @@ def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
     conv_torch = lambda: F.conv2d(img, cw, cb, 1, 1)  # noqa: E731
     drop_ours = lambda: zoo.ops.dropout(x, 0.5)  # noqa: E731
     drop_torch = lambda: F.dropout(x, 0.5)  # noqa: E731
+    elu_ours = lambda: zoo.ops.elu(x)  # noqa: E731
+    elu_torch = lambda: F.elu(x)  # noqa: E731
     return [
         ("BN1d train (8, 16) forward", bn_ours, bn_torch),
         ("BN1d train (8, 16) forward+backward", backward(bn_ours), backward(bn_torch)),
@@ -75,6 +77,8 @@ def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
         ("conv 1→4 k3 p1 (2, 1, 8, 8) forward+backward", backward(conv_ours), backward(conv_torch)),
         ("dropout p0.5 (8, 16) forward", drop_ours, drop_torch),
         ("dropout p0.5 (8, 16) forward+backward", backward(drop_ours), backward(drop_torch)),
+        ("ELU (8, 16) forward", elu_ours, elu_torch),
+        ("ELU (8, 16) forward+backward", backward(elu_ours), backward(elu_torch)),
         ("BN1d eval (1, 1024) forward, no_grad", without_grad(lambda: zoo.ops.batch_norm(row, erm, erv, ew, eb)),
          without_grad(lambda: F.batch_norm(row, erm, erv, ew, eb))),
         ("conv 1→4 k3 p1 (1, 1, 8, 8) forward, no_grad", without_grad(lambda: zoo.ops.conv2d(one, cw, cb, 1, 1)),

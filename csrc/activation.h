@@ -62,10 +62,18 @@ template <typename scalar_t>
 struct ELU {
   static constexpr bool kIdentity = false;
   scalar_t alpha;
+  // Both sides computed, then selected: with the exponential inside a branch GCC keeps the branch
+  // (floating-point code may trap, so it is not run speculatively) and the loop is not vectorised.
   template <typename T>
-  ZOO_HOST_DEVICE T operator()(T v) const { return v > scalar_t(0) ? v : alpha * expm1_of(v); }
+  ZOO_HOST_DEVICE T operator()(T v) const {
+    const T negative = alpha * expm1_of(v);
+    return v > scalar_t(0) ? v : negative;
+  }
   template <typename T>
-  ZOO_HOST_DEVICE T grad(T dy, T v) const { return v > scalar_t(0) ? dy : dy * alpha * exp_of(v); }
+  ZOO_HOST_DEVICE T grad(T dy, T v) const {
+    const T negative = dy * alpha * exp_of(v);
+    return v > scalar_t(0) ? dy : negative;
+  }
 
  private:
   // Only v <= 0 is ever selected: CUDA's own functions on the GPU, cpu/exp.h's vectorisable ones on the CPU.
