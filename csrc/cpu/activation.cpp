@@ -5,6 +5,7 @@
 #include "checks.h"
 #include "cpu/memory.h"
 #include "cpu/parallel.h"
+#include "cpu/streaming.h"
 
 #include <ATen/ATen.h>
 #include <ATen/Dispatch.h>
@@ -12,6 +13,7 @@
 #include <torch/library.h>
 
 #include <cstdint>
+#include <type_traits>
 
 namespace zoo::cpu {
 namespace {
@@ -24,6 +26,20 @@ void check_device(const at::Tensor& x) {
 // parameter would be reloaded every iteration (the stores might alias it) and the loop not vectorised.
 template <typename Act, typename scalar_t>
 void forward_kernel(Act act, const scalar_t* x, scalar_t* y, int64_t n) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same_v<scalar_t, float>) {
+    if (writes_streaming(n * static_cast<int64_t>(sizeof(float)))) {
+      at::parallel_for(0, n, kGrainElements, [=](int64_t begin, int64_t end) {
+        const Act f = act;
+        const float* xb = x + begin;
+        stream_run(y + begin, end - begin, [=](int64_t i) { return f(xb[i]); },
+                   [=](int64_t i) { return __m512(f(Float16(_mm512_loadu_ps(xb + i)))); });
+        _mm_sfence();
+      });
+      return;
+    }
+  }
+#endif
   at::parallel_for(0, n, kGrainElements, [=](int64_t begin, int64_t end) {
     const Act f = act;
 #pragma omp simd

@@ -12,6 +12,7 @@
 #include "checks.h"
 #include "cpu/memory.h"
 #include "cpu/parallel.h"
+#include "cpu/streaming.h"
 #include "empty_batch.h"
 #include "running_stats.h"
 #include "cpu/welford.h"
@@ -41,6 +42,8 @@ struct ChannelLayout {
   int64_t N, C, S;
   int64_t M() const { return N * S; }
   int64_t count() const { return N * S; }  // values per channel
+  template <typename scalar_t>
+  int64_t bytes() const { return N * C * S * static_cast<int64_t>(sizeof(scalar_t)); }
 };
 
 // x's layout, for a checked, non-empty x.
@@ -107,21 +110,6 @@ inline void affine_run(Act act, const scalar_t* x, scalar_t* y, int64_t n, scala
   for (int64_t i = 0; i < n; ++i) y[i] = normalized(act, x[i], scale, shift);
 }
 
-#if defined(__AVX512F__)
-// out[i] = value(i) for i < n (float32), for outputs that will not be read again soon:
-// the stores go straight to memory (non-temporal) instead of first reading each line of
-// out into the cache (the read a normal store's cache miss makes), which saves a third
-// of a pass's traffic. vector(i) gives the 16 values from i. The caller fences
-// (_mm_sfence) before the output is used.
-template <typename Value, typename Vector>
-inline void stream_run(float* out, int64_t n, const Value& value, const Vector& vector) {
-  int64_t i = 0;
-  for (; i < n && reinterpret_cast<uintptr_t>(out + i) % 64 != 0; ++i) out[i] = value(i);
-  for (; i + 16 <= n; i += 16) _mm512_stream_ps(out + i, vector(i));
-  for (; i < n; ++i) out[i] = value(i);
-}
-#endif
-
 // affine_run with non-temporal stores where the build has them (stream_run).
 template <typename Act, typename scalar_t>
 inline void affine_run_streaming(Act act, const scalar_t* x, scalar_t* y, int64_t n, scalar_t scale,
@@ -137,14 +125,6 @@ inline void affine_run_streaming(Act act, const scalar_t* x, scalar_t* y, int64_
   }
 #endif
   affine_run(act, x, y, n, scale, shift);
-}
-
-// Whether a pass over a tensor of layout L writes its output with non-temporal stores:
-// when the tensor is larger than the last-level cache could keep for the next layer anyway.
-template <typename scalar_t>
-bool writes_streaming(const ChannelLayout& L) {
-  constexpr int64_t kStreamingBytes = int64_t(32) << 20;
-  return L.N * L.C * L.S * static_cast<int64_t>(sizeof(scalar_t)) >= kStreamingBytes;
 }
 
 // y[r, c] = act(x[r, c] * scale[c] + shift[c]) for rows [begin, end).
@@ -273,7 +253,7 @@ void train_forward(Act act, const scalar_t* x, const scalar_t* weight, const sca
     apply_channel_affine(act, x, y, L, a.scale.data(), a.shift.data());
     return;
   }
-  const bool streaming = writes_streaming<scalar_t>(L);
+  const bool streaming = writes_streaming(L.bytes<scalar_t>());
   at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
     for (int64_t c = begin; c < end; ++c) {
       Welford w;
@@ -494,7 +474,7 @@ void backward(Act act, const scalar_t* dy, const scalar_t* x, const scalar_t* we
   };
   if (!L.rows) {
     // Planar: a channel's sums and its dx back to back, while the channel is still in cache.
-    const bool streaming = writes_streaming<scalar_t>(L);
+    const bool streaming = writes_streaming(L.bytes<scalar_t>());
     at::parallel_for(0, L.C, channels_per_task(L), [&](int64_t begin, int64_t end) {
       for (int64_t c = begin; c < end; ++c) {
         double sum_dy = 0, sum_dy_xmu = 0;
