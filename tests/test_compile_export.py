@@ -82,3 +82,15 @@ def test_schema_digest_follows_the_schemas(monkeypatch):
     monkeypatch.setattr(torch._C, "_dispatch_get_all_op_names",
                         lambda: [n for n in real() if n != "zoo::batch_norm_eval"])
     assert compile_cache.schema_digest() != digest
+
+
+def test_a_torch_without_the_op_listing_leaves_the_tag(monkeypatch):
+    from zoo.ops import compile_cache
+
+    monkeypatch.delattr(torch._C, "_dispatch_get_all_op_names")
+    before = torch.compiler.config.cache_key_tag  # set back by hand: monkeypatch would delete the config entry
+    try:
+        torch.compiler.config.cache_key_tag = "mine"
+        assert compile_cache.tag_compile_caches() == "mine"  # zoo still imports; its caches just are not separated
+    finally:
+        torch.compiler.config.cache_key_tag = before

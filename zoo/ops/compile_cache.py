@@ -34,7 +34,11 @@ def tag_compile_caches() -> str:
     """Add the schemas' digest to ``torch.compiler.config.cache_key_tag`` (kept: any tag already set); the tag."""
     tag = torch.compiler.config.cache_key_tag
     if _PREFIX not in tag:
-        ours = _PREFIX + schema_digest()
+        try:
+            digest = schema_digest()
+        except (AttributeError, RuntimeError):  # a torch without this private listing: caches stay untagged
+            return tag
+        ours = _PREFIX + digest
         tag = f"{tag}+{ours}" if tag else ours
         torch.compiler.config.cache_key_tag = tag
     return tag
