@@ -35,6 +35,13 @@ inline void check_like_input(const char* op, const char* name, const at::Tensor&
   TORCH_CHECK_VALUE(t.device() == x.device(), op, ": ", name, " is on ", t.device(), " but x is on ", x.device());
 }
 
+// grad_y (of an element-wise or normalising op) has x's shape, dtype and device.
+inline void check_grad_y(const char* op, const at::Tensor& grad_y, const at::Tensor& x) {
+  TORCH_CHECK_VALUE(grad_y.sizes() == x.sizes(), op, ": grad_y has shape ", grad_y.sizes(), " but x has shape ",
+                    x.sizes());
+  check_like_input(op, "grad_y", grad_y, x);
+}
+
 // An activation named in an op's arguments (`activation`, `alpha`; activation.h), or a ValueError naming it.
 inline activation::Activation parse_activation(const char* op, const char* what, c10::string_view name,
                                                double alpha) {
@@ -60,9 +67,7 @@ inline activation::Activation check_activation(const at::Tensor& x, c10::string_
 inline activation::Activation check_activation_backward(const at::Tensor& grad_y, const at::Tensor& x,
                                                         c10::string_view name, double alpha) {
   const activation::Activation a = check_activation(x, name, alpha);
-  TORCH_CHECK_VALUE(grad_y.sizes() == x.sizes(), kActivation, ": grad_y has shape ", grad_y.sizes(),
-                    " but x has shape ", x.sizes());
-  check_like_input(kActivation, "grad_y", grad_y, x);
+  check_grad_y(kActivation, grad_y, x);
   return a;
 }
 
@@ -117,17 +122,10 @@ inline void check_bn_eval(const at::Tensor& x, const std::optional<at::Tensor>& 
   check_bn_channel_vector(running_var, x, "running_var");
 }
 
-// grad_y has x's shape, dtype and device.
-inline void check_bn_grad_y(const at::Tensor& grad_y, const at::Tensor& x) {
-  TORCH_CHECK_VALUE(grad_y.sizes() == x.sizes(), kBatchNorm, ": grad_y has shape ", grad_y.sizes(),
-                    " but x has shape ", x.sizes());
-  check_like_input(kBatchNorm, "grad_y", grad_y, x);
-}
-
 inline void check_bn_backward(const at::Tensor& grad_y, const at::Tensor& x, const std::optional<at::Tensor>& weight,
                               const at::Tensor& mean, const at::Tensor& invstd) {
   check_bn_input(x);
-  check_bn_grad_y(grad_y, x);
+  check_grad_y(kBatchNorm, grad_y, x);
   check_bn_optional_channel_vector(weight, x, "weight");
   check_bn_channel_vector(mean, x, "mean");
   check_bn_channel_vector(invstd, x, "invstd");
@@ -156,7 +154,7 @@ inline void check_bn_stats(const at::Tensor& x) { check_bn_input(x); }
 
 inline void check_bn_backward_reduce(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& mean) {
   check_bn_input(x);
-  check_bn_grad_y(grad_y, x);
+  check_grad_y(kBatchNorm, grad_y, x);
   check_bn_channel_vector(mean, x, "mean");
 }
 

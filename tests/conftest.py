@@ -17,6 +17,14 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, dtype: torch.dtyp
     torch.testing.assert_close(actual, expected, rtol=rtol * scale, atol=atol * scale)
 
 
+def values_and_grad(fn, x: torch.Tensor, grad_y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """fn(x) and the gradient of x for the output gradient grad_y (x itself left untouched)."""
+    leaf = x.detach().clone().requires_grad_()
+    y = fn(leaf)
+    y.backward(grad_y)
+    return y.detach(), leaf.grad
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

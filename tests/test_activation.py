@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from torch.autograd import gradcheck
 
 import zoo
-from conftest import assert_close
+from conftest import assert_close, values_and_grad
 
 # name -> (alpha used here, torch's form)
 ACTIVATIONS = {
@@ -24,13 +24,6 @@ def ours(activation, x, alpha=None):
 def theirs(activation, x, alpha=None):
     default, function = ACTIVATIONS[activation]
     return function(x, default if alpha is None else alpha)
-
-
-def values_and_grad(fn, x, grad_y):
-    leaf = x.detach().clone().requires_grad_()
-    y = fn(leaf)
-    y.backward(grad_y)
-    return y.detach(), leaf.grad
 
 
 @pytest.mark.parametrize("activation", ACTIVATIONS)

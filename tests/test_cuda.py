@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch.autograd import gradcheck
 
 import zoo
-from conftest import assert_close
+from conftest import assert_close, values_and_grad
 from zoo import _C
 
 pytestmark = [
@@ -34,14 +34,6 @@ CONV_CASES = [
     (1, 1, 1, 1, 1, (1, 1), 1, 0, 1),
 ]
 BN_SHAPES = [(2, 1), (100, 100), (257, 7), (3, 5, 7, 9), (16, 192, 13, 11), (128, 192, 8, 8), (257, 3, 2, 3)]
-
-
-def values_and_grad(fn, x, grad_y):
-    """fn(x) and the gradient of x for the output gradient grad_y."""
-    leaf = x.clone().requires_grad_()
-    y = fn(leaf)
-    y.backward(grad_y)
-    return y.detach(), leaf.grad
 
 
 def run_conv(fn, x, weight, bias, grad_y):

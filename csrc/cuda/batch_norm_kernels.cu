@@ -46,11 +46,6 @@ __device__ __forceinline__ acc_t through_activation(const Act& act, acc_t dy, ac
   return act.grad(dy, normalized_value(x, mean, scale, shift));
 }
 
-// f(policy) for the activation `a`, as the CPU kernels dispatch (activation.h), with acc_t parameters.
-template <typename acc_t, typename F>
-void with_activation(activation::Activation a, const F& f) {
-  activation::dispatch<acc_t>(a, f);
-}
 
 template <typename scalar_t>
 struct StatsOp {
@@ -237,7 +232,7 @@ template <typename scalar_t>
 void bn_normalize(const scalar_t* x, const scalar_t* mean, const scalar_t* invstd,
                   const scalar_t* weight, const scalar_t* bias, scalar_t* y, int64_t N, int64_t C, int64_t S,
                   activation::Activation act, cudaStream_t stream) {
-  with_activation<scalar_t>(act, [&](auto f) {
+  activation::dispatch<scalar_t>(act, [&](auto f) {
     const NormalizeOp<scalar_t, decltype(f)> op{f, x, mean, invstd, weight, bias, y};
     run_channel_elementwise(op, N, C, S, stream);
   });
@@ -263,7 +258,7 @@ void bn_backward_reduce(const scalar_t* dy, const scalar_t* x, const scalar_t* m
                         const scalar_t* invstd, const scalar_t* weight, const scalar_t* bias, activation::Activation act,
                         int64_t N, int64_t C, int64_t S, scalar_t* sum_dy, scalar_t* sum_dy_xmu,
                         scalar_t* dweight, void* workspace, cudaStream_t stream) {
-  with_activation<scalar_t>(act, [&](auto f) {
+  activation::dispatch<scalar_t>(act, [&](auto f) {
     using Op = BackwardReduceOp<scalar_t, decltype(f)>;
     // Every variant has the same State, so the same workspace (bn_backward_workspace_bytes).
     static_assert(sizeof(typename Op::State) ==
@@ -286,7 +281,7 @@ void bn_backward_input(const scalar_t* dy, const scalar_t* x, const scalar_t* me
     run_channel_elementwise(op, N, C, S, stream);
     return;
   }
-  with_activation<scalar_t>(act, [&](auto f) {
+  activation::dispatch<scalar_t>(act, [&](auto f) {
     const BackwardInputOp<scalar_t, true, decltype(f)> op{f, dy, x, mean, invstd, weight, bias, sum_dy, sum_dy_xmu,
                                                           dx, m};
     run_channel_elementwise(op, N, C, S, stream);
