@@ -3,7 +3,7 @@
 The layers are not kept by hand: each benchmarked model (every preset and the
 ``+bn`` variants of the MLP/CNN presets, see ``bench/common.py``) runs one
 small forward with hooks on its ``zoo.nn`` layers, which record each
-convolution's, max-pool's, dropout's, maxout's or ELU's arguments and each layer's input shape; the batch dimension is
+convolution's, linear layer's, max-pool's, dropout's, maxout's or ELU's arguments and each layer's input shape; the batch dimension is
 then set to the preset recipe's batch size and repeats are merged (the "used
 by" column names the models that run a shape). Batch norm and dropout are timed
 in training mode (batch statistics, a fresh mask per call), as a training step runs them.
@@ -12,7 +12,7 @@ Each layer is timed for ours and torch's in the same run, forward and
 forward+backward (input, weight and bias gradients), as the median of
 ``--rounds`` runs after warm-up, ours and torch's taking turns within each
 round. Prints a table with both times, the speed-up (torch time / our time),
-GFLOP/s (convolution: 2·N·Cout·Ho·Wo·Cin·kh·kw forward, three times that
+GFLOP/s (convolution: 2·N·Cout·Ho·Wo·Cin·kh·kw forward, linear: 2·N·out·in, three times that
 forward + backward) or GB/s (batch norm, dropout and ELU: 2 x tensor bytes / time,
 the traffic of one read and one write; twice that backward; max pooling: the
 input's bytes / time, forward and forward + backward), the geometric-mean speed-up,
@@ -83,14 +83,14 @@ _ACTIVATION_SUFFIX = {"none": "", "relu": "+ReLU", "leaky_relu": "+LeakyReLU", "
 class Layer:
     """One benchmarked layer: its kind, input shape (batch first) and, for a convolution, its arguments."""
 
-    kind: str  # "conv", "pool" (max pooling), "dropout", "maxout", "BN1d" or "BN2d"
+    kind: str  # "conv", "linear", "pool" (max pooling), "dropout", "maxout", "elu", "BN1d" or "BN2d"
     shape: tuple[int, ...]
-    out_channels: int = 0
+    out_channels: int = 0  # a convolution's, or a linear layer's out_features
     kernel: Pair = (1, 1)
     stride: Pair = (1, 1)
     padding: Pair = (0, 0)
     dilation: Pair = (1, 1)
-    bias: bool = True  # conv bias, or batch norm's affine weight and bias
+    bias: bool = True  # conv or linear bias, or batch norm's affine weight and bias
     ceil_mode: bool = False  # max pooling's
     p: float = 0.0  # dropout's rate
     pieces: int = 0  # maxout's
@@ -103,6 +103,11 @@ class Layer:
     def is_conv(self) -> bool:
         """Whether the layer is a convolution."""
         return self.kind == "conv"
+
+    @property
+    def counts_flops(self) -> bool:
+        """Whether the layer's rate is GFLOP/s (a convolution or a linear layer's products)."""
+        return self.kind in ("conv", "linear")
 
     @property
     def is_batch_norm(self) -> bool:
@@ -121,6 +126,8 @@ class Layer:
             return f"maxout {self.pieces} pieces, {dims}"
         if self.kind == "elu":
             return f"ELU, {dims}"
+        if self.kind == "linear":
+            return f"linear {self.shape[-1]}→{self.out_channels}{'' if self.bias else ' no bias'}, {dims}"
         if self.is_conv:
             parts = [f"conv {self.shape[1]}→{self.out_channels}", "k" + _pair_text(self.kernel)]
         else:
@@ -168,6 +175,8 @@ def layer_of(module: nn.Module, shape: torch.Size) -> Layer:
     if isinstance(module, zoo.nn.Conv2d):
         return Layer("conv", tuple(shape), module.out_channels, tuple(module.kernel_size), tuple(module.stride),
                      conv_padding(module), tuple(module.dilation), module.bias is not None)
+    if isinstance(module, zoo.nn.Linear):
+        return Layer("linear", tuple(shape), module.out_features, bias=module.bias is not None)
     if isinstance(module, zoo.nn.MaxPool2d):  # torch.nn.MaxPool2d has set a stride of None to kernel_size
         kernel, stride, padding, dilation = (tuple(pair("bench", name, getattr(module, name)))
                                              for name in ("kernel_size", "stride", "padding", "dilation"))
@@ -184,7 +193,7 @@ def layer_of(module: nn.Module, shape: torch.Size) -> Layer:
 
 
 def layers_of(variant: ModelVariant) -> list[Layer]:
-    """The zoo layers (conv, max-pool, dropout, maxout, ELU, batch norm) ``variant`` runs at its recipe's batch size, in call order.
+    """The zoo layers (conv, linear, max-pool, dropout, maxout, ELU, batch norm) ``variant`` runs at its recipe's batch size, in call order.
 
     Runs a batch of 2 through the model in eval mode (dropout's hook still sees
     its input) with forward hooks on its zoo layers, then sets each recorded
@@ -196,7 +205,7 @@ def layers_of(variant: ModelVariant) -> list[Layer]:
     def record(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
         found.append(layer_of(module, inputs[0].shape).at_batch(variant.batch_size))
 
-    zoo_layers = (zoo.nn.Conv2d, zoo.nn.MaxPool2d, zoo.nn.Dropout, zoo.nn.Maxout, zoo.nn.ELU, zoo.nn.BatchNorm1d,
+    zoo_layers = (zoo.nn.Conv2d, zoo.nn.Linear, zoo.nn.MaxPool2d, zoo.nn.Dropout, zoo.nn.Maxout, zoo.nn.ELU, zoo.nn.BatchNorm1d,
                   zoo.nn.BatchNorm2d)
     handles = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, zoo_layers)]
     with torch.no_grad():
@@ -207,15 +216,15 @@ def layers_of(variant: ModelVariant) -> list[Layer]:
 
 
 def preset_layers(variants: list[ModelVariant]) -> dict[Layer, list[str]]:
-    """Every distinct layer the variants run (convolutions, pools, dropout, then batch norm), each with the labels of the variants running it."""
+    """Every distinct layer the variants run (convolutions, linear layers, pools, dropout, then the rest), each with the labels of the variants running it."""
     users: dict[Layer, list[str]] = {}
     for variant in variants:
         for layer in layers_of(variant):
             labels = users.setdefault(layer, [])
             if variant.label not in labels:
                 labels.append(variant.label)
-    order = {"conv": 0, "pool": 1, "dropout": 2}
-    return dict(sorted(users.items(), key=lambda item: order.get(item[0].kind, 3)))  # stable: call order within each kind
+    order = {"conv": 0, "linear": 1, "pool": 2, "dropout": 3}
+    return dict(sorted(users.items(), key=lambda item: order.get(item[0].kind, 4)))  # stable: call order within each kind
 
 
 def rebatched(users: dict[Layer, list[str]], batch: int) -> dict[Layer, list[str]]:
@@ -257,6 +266,12 @@ def layer_functions(layer: Layer, device: torch.device, dtype: torch.dtype):
         args = (layer.stride, layer.padding, layer.dilation)
         ours = lambda: zoo.ops.conv2d(x, weight, bias, *args)  # noqa: E731
         theirs = lambda: F.conv2d(x, weight, bias, *args)  # noqa: E731
+        return ours, theirs, tuple(t for t in (x, weight, bias) if t is not None)
+    if layer.kind == "linear":
+        weight = (tensor(layer.out_channels, layer.shape[-1]) / math.sqrt(layer.shape[-1])).requires_grad_()
+        bias = tensor(layer.out_channels).requires_grad_() if layer.bias else None
+        ours = lambda: zoo.ops.linear(x, weight, bias)  # noqa: E731
+        theirs = lambda: F.linear(x, weight, bias)  # noqa: E731
         return ours, theirs, tuple(t for t in (x, weight, bias) if t is not None)
     if layer.kind == "pool":
         args = (layer.kernel, layer.stride, layer.padding, layer.dilation, layer.ceil_mode)
@@ -313,6 +328,9 @@ def measure(layer: Layer, device: torch.device, dtype: torch.dtype, rounds: int,
         n, cin = layer.shape[:2]
         result["flop_fwd"] = 2.0 * n * layer.out_channels * math.prod(layer.output_hw()) * cin * math.prod(layer.kernel)
         result["flop_fwdbwd"] = 3 * result["flop_fwd"]  # dx and dW each cost one forward
+    elif layer.kind == "linear":
+        result["flop_fwd"] = 2.0 * math.prod(layer.shape) * layer.out_channels
+        result["flop_fwdbwd"] = 3 * result["flop_fwd"]
     elif layer.kind == "pool":
         result["bytes"] = math.prod(layer.shape) * torch.finfo(dtype).bits / 8
     elif layer.kind in ("dropout", "elu"):
@@ -334,9 +352,9 @@ def copy_bandwidth(device: torch.device, rounds: int) -> float:
 
 
 def rate(layer: Layer, r: dict[str, float], kind: str, side: str) -> str:
-    """GFLOP/s (convolution) or GB/s (batch norm, max pooling) of one measurement."""
+    """GFLOP/s (convolution, linear) or GB/s (batch norm, max pooling...) of one measurement."""
     seconds = r[f"{side}_{kind}"]
-    if layer.is_conv:
+    if layer.counts_flops:
         return f"{r[f'flop_{kind}'] / seconds / 1e9:.0f} GFLOP/s"
     if layer.kind == "pool":
         return f"{r['bytes'] / seconds / 1e9:.1f} GB/s"  # the input, read once

@@ -2,7 +2,7 @@
 
 For every registered preset, and the batch-norm variant (``<preset>+bn``) of
 each MLP/CNN preset without batch norm, the model is built once and a "torch
-twin" is made from it: every ``zoo.nn.Conv2d`` / ``BatchNorm1d`` / ``BatchNorm2d``
+twin" is made from it: every zoo layer (``zoo.nn.Conv2d``, ``Linear``, ``BatchNorm2d``...)
 is swapped for ``torch.nn``'s class with the same constructor arguments and the
 state_dict is copied, so both compute the same function from the same weights
 (checked before timing). Inputs are random images of the preset's dataset
@@ -153,6 +153,8 @@ def torch_layer(module: nn.Module) -> nn.Module | None:
         return TorchMaxout(module.pieces)
     elif type(module) is zoo.nn.ELU:
         return nn.ELU(module.alpha, module.inplace)
+    elif type(module) is zoo.nn.Linear:
+        layer = nn.Linear(module.in_features, module.out_features, module.bias is not None)
     else:
         return None
     reference = next((t for t in (*module.parameters(), *module.buffers()) if t.is_floating_point()), None)

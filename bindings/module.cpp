@@ -3,15 +3,17 @@
 // of each device and the autograd wrappers, all linked into this module);
 // Python then calls them as torch.ops.zoo.*. The module itself only tells
 // how it was built (CUDA kernels, OpenMP threads) and which algorithm the CPU
-// convolution picks for a layer.
+// convolution and linear layer pick for a layer.
 #include "checks.h"
 #include "cpu/direct_conv.h"
+#include "cpu/linear.h"
 #include "cpu/pointwise_conv.h"
 #include "cpu/winograd.h"
 
 #include <torch/csrc/utils/pybind.h>
 
 #include <string>
+#include <tuple>
 #include <vector>
 
 PYBIND11_MODULE(_C, m) {
@@ -44,4 +46,18 @@ PYBIND11_MODULE(_C, m) {
       "'im2col' (im2col + GEMM).",
       pybind11::arg("x"), pybind11::arg("weight"), pybind11::arg("stride"), pybind11::arg("padding"),
       pybind11::arg("dilation"));
+  m.def(
+      "linear_cpu_algorithm",
+      [](const at::Tensor& x, const at::Tensor& weight) -> std::tuple<std::string, std::string, std::string> {
+        zoo::checks::check_linear(x, weight, std::nullopt);
+        const int64_t N = x.size(0), C = x.size(1), O = weight.size(0);
+        const at::ScalarType t = x.scalar_type();
+        return {zoo::cpu::linear::algorithm(t, N, C, O, true), zoo::cpu::linear::algorithm(t, N, O, C, false),
+                zoo::cpu::linear::algorithm(t, O, N, C, false)};
+      },
+      "The kernels zoo's CPU linear layer uses for x (N, in) and weight (out, in) (shapes and dtype only: meta "
+      "tensors do), for (output, input gradient, weight gradient): 'dot' (dot products, for fewer than 12 rows "
+      "or 16 columns: batch-1 inference), 'blocks' (our register-blocked product) or 'blas' (torch's products: "
+      "float64, CPUs where MKL runs its best code, small backward products).",
+      pybind11::arg("x"), pybind11::arg("weight"));
 }

@@ -392,4 +392,33 @@ inline void check_maxout_backward(const at::Tensor& grad_y, const at::Tensor& ma
   }
 }
 
+// ---------------------------------------------------------------- linear
+
+constexpr const char* kLinear = "zoo linear";
+
+// x (N, in) and weight (out, in) float32/float64 on one device; bias, when given, (out) like x.
+inline void check_linear(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias) {
+  check_dtype(kLinear, x);
+  check_like_input(kLinear, "weight", weight, x);
+  TORCH_CHECK_VALUE(x.dim() == 2 && weight.dim() == 2, kLinear, ": expected a 2-D x (N, in_features) and weight ",
+                    "(out_features, in_features), got x of shape ", x.sizes(), " and weight of shape ",
+                    weight.sizes());
+  TORCH_CHECK_VALUE(x.size(1) == weight.size(1), kLinear, ": x has ", x.size(1), " features (shape ", x.sizes(),
+                    ") but weight of shape ", weight.sizes(), " expects ", weight.size(1));
+  if (bias.has_value() && bias->defined()) {
+    TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == weight.size(0), kLinear, ": bias must have shape (",
+                      weight.size(0), "), got ", bias->sizes());
+    check_like_input(kLinear, "bias", *bias, x);
+  }
+}
+
+// check_linear's, and grad_y (N, out) like x.
+inline void check_linear_backward(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& weight) {
+  check_linear(x, weight, std::nullopt);
+  TORCH_CHECK_VALUE(grad_y.dim() == 2 && grad_y.size(0) == x.size(0) && grad_y.size(1) == weight.size(0), kLinear,
+                    ": grad_y has shape ", grad_y.sizes(), " but the output has shape (", x.size(0), ", ",
+                    weight.size(0), ")");
+  check_like_input(kLinear, "grad_y", grad_y, x);
+}
+
 }  // namespace zoo::checks

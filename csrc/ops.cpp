@@ -108,6 +108,18 @@ at::Tensor maxout_backward(const at::Tensor& grad_y, const at::Tensor& mask, int
   return op.call(grad_y, mask, pieces);
 }
 
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias) {
+  static const auto op = handle<decltype(linear)>("zoo::linear");
+  return op.call(x, weight, bias);
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward(const at::Tensor& grad_y, const at::Tensor& x,
+                                                               const at::Tensor& weight,
+                                                               std::array<bool, 3> output_mask) {
+  static const auto op = handle<decltype(linear_backward)>("zoo::linear_backward");
+  return op.call(grad_y, x, weight, output_mask);
+}
+
 }  // namespace zoo::ops
 
 TORCH_LIBRARY(zoo, m) {
@@ -157,13 +169,18 @@ TORCH_LIBRARY(zoo, m) {
   // the same mask. Which elements are kept: csrc/dropout.h.
   m.set_python_module("zoo.ops.dropout");
   m.def("dropout(Tensor x, float p, Tensor seed) -> Tensor");
-  // Maxout: without the mask when no gradient is needed (inference, ONNX's ReduceMax), with it for training.
-  m.set_python_module("zoo.ops.activation");
   // Element-wise activations on zoo's kernels (zoo.nn.ELU): activation.h's formulas, the backward from x.
+  m.set_python_module("zoo.ops.activation");
   m.def("activation(Tensor x, str activation, float alpha=0.0) -> Tensor");
   m.def("activation_backward(Tensor grad_y, Tensor x, str activation, float alpha=0.0) -> Tensor");
+  // Maxout: without the mask when no gradient is needed (inference, ONNX's ReduceMax), with it for training.
   m.set_python_module("zoo.ops.maxout");
   m.def("maxout(Tensor x, int pieces) -> Tensor");
   m.def("maxout_with_mask(Tensor x, int pieces) -> (Tensor, Tensor)");
   m.def("maxout_backward(Tensor grad_y, Tensor mask, int pieces) -> Tensor");
+  // Linear layer on a batch of rows (torch's F.linear on 2-D input): y = x weight^T + bias.
+  m.set_python_module("zoo.ops.linear");
+  m.def("linear(Tensor x, Tensor weight, Tensor? bias=None) -> Tensor");
+  m.def(
+      "linear_backward(Tensor grad_y, Tensor x, Tensor weight, bool[3] output_mask) -> (Tensor, Tensor, Tensor)");
 }

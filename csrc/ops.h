@@ -82,4 +82,12 @@ std::tuple<at::Tensor, at::Tensor> maxout_with_mask(const at::Tensor& x, int64_t
 // dx = grad_y / count * mask, count the marked pieces of each maximum: torch's amax gradient (ties share it).
 at::Tensor maxout_backward(const at::Tensor& grad_y, const at::Tensor& mask, int64_t pieces);
 
+// Linear layer: y (N, out) = x (N, in) weight (out, in)^T + bias (out), as torch's F.linear on 2-D input.
+at::Tensor linear(const at::Tensor& x, const at::Tensor& weight, const std::optional<at::Tensor>& bias);
+
+// (dx, dweight, dbias) for output_mask = {dx, dweight, dbias}; an output not asked for is empty.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward(const at::Tensor& grad_y, const at::Tensor& x,
+                                                               const at::Tensor& weight,
+                                                               std::array<bool, 3> output_mask);
+
 }  // namespace zoo::ops

@@ -3,7 +3,7 @@
 ``zoo::conv2d`` becomes ``Conv``, ``zoo::batch_norm_eval``
 ``BatchNormalization`` (and ``Relu``, ``LeakyRelu`` or ``Elu`` after it for the fused activations),
 ``zoo::activation`` ``Relu``, ``LeakyRelu`` or ``Elu``, ``zoo::max_pool2d`` ``MaxPool`` and
-``zoo::maxout`` ``Reshape`` + ``ReduceMax``: standard ONNX operators only, so any runtime can load
+``zoo::maxout`` ``Reshape`` + ``ReduceMax``, ``zoo::linear`` ``Gemm``: standard ONNX operators only, so any runtime can load
 the file. The functions are written against opset 18, the opset torch's own
 translations use; the exporter converts the whole graph to the requested opset.
 ``zoo::batch_norm_train`` (batch statistics) has no entry: an eval-mode model
@@ -22,7 +22,7 @@ from onnxscript import opset18 as op
 
 import zoo  # noqa: F401  (registers the zoo ops the table's keys name)
 
-__all__ = ["TRANSLATION_TABLE", "activation", "conv2d", "batch_norm_eval", "max_pool2d", "maxout"]
+__all__ = ["TRANSLATION_TABLE", "activation", "conv2d", "batch_norm_eval", "linear", "max_pool2d", "maxout"]
 
 
 def conv2d(x, weight, bias, stride: Sequence[int], padding: Sequence[int], dilation: Sequence[int]):
@@ -31,6 +31,13 @@ def conv2d(x, weight, bias, stride: Sequence[int], padding: Sequence[int], dilat
     if bias is None:
         return op.Conv(x, weight, strides=stride, pads=pads, dilations=dilation)
     return op.Conv(x, weight, bias, strides=stride, pads=pads, dilations=dilation)
+
+
+def linear(x, weight, bias=None):
+    """``zoo::linear`` -> ONNX ``Gemm`` with the weight transposed (``transB=1``), as torch exports ``nn.Linear``."""
+    if bias is None:
+        return op.Gemm(x, weight, transB=1)
+    return op.Gemm(x, weight, bias, transB=1)
 
 
 def batch_norm_eval(x, weight, bias, running_mean, running_var, eps: float, activation: str = "none",
@@ -85,6 +92,7 @@ TRANSLATION_TABLE: dict[Callable, Callable] = {
     torch.ops.zoo.activation.default: activation,
     torch.ops.zoo.conv2d.default: conv2d,
     torch.ops.zoo.batch_norm_eval.default: batch_norm_eval,
+    torch.ops.zoo.linear.default: linear,
     torch.ops.zoo.max_pool2d.default: max_pool2d,
     torch.ops.zoo.maxout.default: maxout,
 }

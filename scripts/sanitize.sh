@@ -35,7 +35,7 @@ cd "$root"
 status=0
 $venv/bin/pytest -q -p no:cacheprovider \
   tests/test_sanitized_build.py tests/test_conv2d.py tests/test_winograd.py tests/test_direct_conv.py tests/test_pointwise_conv.py tests/test_batch_norm.py tests/test_bad_input.py \
-  tests/test_drop_in.py tests/test_fuzz.py tests/test_max_pool.py tests/test_dropout.py tests/test_batch_norm_activation.py tests/test_activation.py tests/test_maxout.py "$@" || status=$?
+  tests/test_drop_in.py tests/test_fuzz.py tests/test_max_pool.py tests/test_dropout.py tests/test_batch_norm_activation.py tests/test_activation.py tests/test_maxout.py tests/test_linear.py "$@" || status=$?
 if compgen -G "$reports/*" > /dev/null; then
   echo "sanitizer reports:" >&2
   cat "$reports"/* >&2

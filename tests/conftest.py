@@ -1,5 +1,8 @@
-"""Shared test helpers: tolerances per dtype and reference comparisons."""
+"""Shared test helpers: tolerances per dtype, reference comparisons, ONNX round trips."""
 
+from collections.abc import Callable
+
+import numpy as np
 import pytest
 import torch
 
@@ -23,6 +26,22 @@ def values_and_grad(fn, x: torch.Tensor, grad_y: torch.Tensor) -> tuple[torch.Te
     y = fn(leaf)
     y.backward(grad_y)
     return y.detach(), leaf.grad
+
+
+def onnx_round_trip(model: torch.nn.Module, x: torch.Tensor, path) -> tuple[Callable[[torch.Tensor], np.ndarray], list[str]]:
+    """``model`` exported to ``path`` with zoo's ONNX translations (batch dimension dynamic, 1 to 64) and loaded in
+    onnxruntime: (a function running it on an input, the graph's operator types)."""
+    import onnx
+    import onnxruntime
+
+    from zoo.export.translation import TRANSLATION_TABLE
+
+    batch = torch.export.Dim("batch", min=1, max=64)
+    torch.onnx.export(model, (x,), path, dynamo=True, custom_translation_table=TRANSLATION_TABLE,
+                      dynamic_shapes={"input": {0: batch}})
+    session = onnxruntime.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    name = session.get_inputs()[0].name
+    return (lambda t: session.run(None, {name: t.numpy()})[0]), [node.op_type for node in onnx.load(path).graph.node]
 
 
 @pytest.fixture(autouse=True)

@@ -350,8 +350,58 @@ def activation_matches_torch(shape, dtype, kind, special, activation, alpha):
     torch.testing.assert_close(ours_grad, ref_grad, equal_nan=True, **tolerance)
 
 
+@given(
+    lead=st.lists(st.integers(0, 40), min_size=0, max_size=3), features=st.integers(0, 40), out=st.integers(0, 40),
+    weight_rank=st.sampled_from([2, 2, 2, 1, 0, 3]), mismatch=st.booleans(),
+    bias=st.sampled_from(["none", "per_output", "per_output", "scalar", "one", "wrong", "other_dtype"]),
+    dtype=dtypes, kind=st.sampled_from(["contiguous", "strided"]), special=st.booleans(),
+)
+def linear_matches_torch(lead, features, out, weight_rank, mismatch, bias, dtype, kind, special):
+    """zoo.ops.linear == F.linear in values and input, weight and bias gradients (float32 within rounding), for
+    inputs (*, in), 1-D and 2-D weights and every bias torch takes, NaN and infinities included; or both refuse."""
+    base = torch.randn((*lead, features), dtype=torch.float64)
+    if special and base.numel():
+        every_fifth = base.view(-1)[::5]
+        every_fifth.copy_(torch.tensor([math.nan, math.inf, -math.inf]).repeat(every_fifth.numel())[: every_fifth.numel()])
+    x = layout(base, kind).to(dtype)
+    weight_features = features + 1 if mismatch else features
+    weight_shape = {0: (), 1: (weight_features,), 2: (out, weight_features), 3: (2, out, weight_features)}[weight_rank]
+    weight = (torch.randn(weight_shape, dtype=torch.float64) / max(1, features) ** 0.5).to(dtype)
+    bias_shape = {"none": None, "per_output": (out,), "scalar": (), "one": (1,), "wrong": (out + 1,),
+                  "other_dtype": (out,)}[bias]
+    b = None if bias_shape is None else torch.randn(bias_shape, dtype=torch.float64).to(
+        torch.float32 if bias == "other_dtype" and dtype == torch.float64 else torch.float64 if bias == "other_dtype"
+        else dtype)
+    leaves = [[t.detach().clone().requires_grad_() if t.is_floating_point() else t for t in (x, weight, b)
+               if t is not None] for _ in range(2)]
+    with_bias = lambda ts: (*ts, None) if b is None else tuple(ts)  # noqa: E731
+    ours, our_error = call(lambda: zoo.ops.linear(*with_bias(leaves[0])))
+    ref, ref_error = call(lambda: F.linear(*with_bias(leaves[1])))
+    if ref_error is not None:
+        assert our_error is not None and same_refusal(our_error, ref_error), (ref_error, our_error)
+        return
+    # torch takes these on some of its internal paths (by the input's rank and layout) and refuses them on
+    # others: zoo refuses them always.
+    if weight_rank == 1 and b is not None and (b.dim() != 0 or x.dim() == 2):
+        assert isinstance(our_error, (ValueError, TypeError)), our_error
+        return
+    if b is not None and b.dtype != x.dtype:
+        assert isinstance(our_error, TypeError), our_error
+        return
+    if dtype not in SUPPORTED:
+        assert isinstance(our_error, TypeError), our_error
+        return
+    assert our_error is None, (our_error, "torch accepted")
+    close(ours, ref)
+    grad = torch.randn_like(ref)
+    ours.backward(grad)
+    ref.backward(grad)
+    for o, r in zip(leaves[0], leaves[1]):
+        close(o.grad, r.grad)
+
+
 PROPERTIES = [conv2d_matches_torch, batch_norm_matches_torch, layers_match_torch, dropout_matches_torch,
-              maxout_matches_torch, activation_matches_torch]
+              maxout_matches_torch, activation_matches_torch, linear_matches_torch]
 
 
 def main() -> int:

@@ -91,8 +91,8 @@ def test_layers_of_records_shapes_at_the_recipe_batch() -> None:
     assert [layer.name for layer in layers] == [
         "conv 1→32 k3 p1, 128x1x28x28", "BN2d+ReLU train 128x32x28x28", "maxpool k2, 128x32x28x28",
         "conv 32→64 k3 p1, 128x32x14x14", "BN2d+ReLU train 128x64x14x14", "maxpool k2, 128x64x14x14",
-        "BN1d+ReLU train 128x128",
-        "dropout p0.5, 128x128",
+        "linear 3136→128, 128x3136", "BN1d+ReLU train 128x128",
+        "dropout p0.5, 128x128", "linear 128→10, 128x128",
     ]
 
 
@@ -104,8 +104,8 @@ def test_kernels_still_exports_median_seconds() -> None:
 def test_torch_twin_has_torch_layers_and_same_outputs(label: str) -> None:
     variant = next(v for v in model_variants() if v.label == label)
     pair = models.build_pair(variant, torch.device("cpu"))
-    zoo_layers = (zoo.nn.Conv2d, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d, zoo.nn.MaxPool2d, zoo.nn.Dropout,
-                  zoo.nn.Maxout, zoo.nn.ELU)
+    zoo_layers = (zoo.nn.Conv2d, zoo.nn.Linear, zoo.nn.BatchNorm1d, zoo.nn.BatchNorm2d, zoo.nn.MaxPool2d,
+                  zoo.nn.Dropout, zoo.nn.Maxout, zoo.nn.ELU)
     assert any(isinstance(m, zoo_layers) for m in pair["ours"].modules())
     assert not any(isinstance(m, zoo_layers) for m in pair["torch"].modules())
     assert pair["ours"].state_dict().keys() == pair["torch"].state_dict().keys()

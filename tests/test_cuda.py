@@ -146,6 +146,23 @@ def test_activation_matches_torch_cuda(activation, alpha, reference, dtype):
     torch.library.opcheck(torch.ops.zoo.activation.default, (x.requires_grad_(), activation, alpha))
 
 
+@pytest.mark.parametrize("shape", [(1, 784, 1024), (128, 512, 10), (100, 3072, 50)], ids=str)
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float32])
+def test_linear_matches_torch_cuda(shape, dtype):
+    n, c, o = shape
+    x, weight = torch.randn(n, c, dtype=dtype, device="cuda"), torch.randn(o, c, dtype=dtype, device="cuda")
+    bias, grad_y = torch.randn(o, dtype=dtype, device="cuda"), torch.randn(n, o, dtype=dtype, device="cuda")
+    leaves = [[t.clone().requires_grad_() for t in (x, weight, bias)] for _ in range(2)]
+    outputs = [fn(*ts) for fn, ts in zip((zoo.ops.linear, F.linear), leaves)]
+    for y, ts in zip(outputs, leaves):
+        y.backward(grad_y)
+    assert outputs[0].device.type == "cuda"
+    torch.testing.assert_close(outputs[0], outputs[1])
+    for ours, theirs in zip(*leaves):
+        torch.testing.assert_close(ours.grad, theirs.grad)
+    torch.library.opcheck(torch.ops.zoo.linear.default, (x.requires_grad_(), weight, bias))
+
+
 def test_gradcheck_cuda():
     x = torch.randn(2, 3, 6, 5, dtype=torch.float64, device="cuda", requires_grad=True)
     w = torch.randn(4, 3, 3, 2, dtype=torch.float64, device="cuda", requires_grad=True)

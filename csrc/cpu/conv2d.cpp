@@ -20,6 +20,7 @@
 #include "cpu/gemm.h"
 #include "cpu/im2col.h"
 #include "cpu/memory.h"
+#include "cpu/own_product.h"
 #include "cpu/parallel.h"
 #include "cpu/pointwise_conv.h"
 #include "cpu/welford.h"
@@ -218,46 +219,6 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> gradients_from(const at::Tensor& 
 
 at::Tensor matrix(void* data, int64_t rows, int64_t cols, const at::TensorOptions& options) {
   return at::from_blob(data, {rows, cols}, options);
-}
-
-// Whether the products of a convolution of this dtype run on our AVX-512 kernel
-// (float32, where MKL is slow: see gemm::replaces_mkl) instead of MKL.
-bool own_products(at::ScalarType dtype) {
-#if defined(ZOO_HAVE_AVX512_GEMM)
-  return dtype == at::kFloat && gemm::replaces_mkl();
-#else
-  return false;
-#endif
-}
-
-// out (rows x cols) = a (rows x inner) b (inner x cols) (+= when Add), all row-major and
-// dense, on our kernel (only where own_products), in column panels or row blocks over
-// the threads when `parallel` (else the caller's threads share the chunks).
-template <bool Add = false, typename scalar_t>
-void own_product(const scalar_t* a, const scalar_t* b, scalar_t* out, int64_t rows, int64_t inner, int64_t cols,
-                 bool parallel) {
-#if defined(ZOO_HAVE_AVX512_GEMM)
-  if constexpr (std::is_same_v<scalar_t, float>) {
-    constexpr int64_t kTaskFlops = int64_t(1) << 20;  // per hand-off
-    if (cols >= rows) {
-      const int64_t panels = (cols + gemm::kColumns - 1) / gemm::kColumns;
-      const int64_t grain = parallel ? std::max<int64_t>(1, kTaskFlops / (2 * rows * inner * gemm::kColumns)) : panels;
-      at::parallel_for(0, panels, grain, [&](int64_t begin, int64_t end) {
-        const int64_t j0 = begin * gemm::kColumns, j1 = std::min(cols, end * gemm::kColumns);
-        gemm::nn<Add>(rows, j1 - j0, inner, a, inner, b + j0, cols, out + j0, cols);
-      });
-    } else {
-      const int64_t blocks = (rows + gemm::kRows - 1) / gemm::kRows;
-      const int64_t grain = parallel ? std::max<int64_t>(1, kTaskFlops / (2 * cols * inner * gemm::kRows)) : blocks;
-      at::parallel_for(0, blocks, grain, [&](int64_t begin, int64_t end) {
-        const int64_t i0 = begin * gemm::kRows, i1 = std::min(rows, end * gemm::kRows);
-        gemm::nn<Add>(i1 - i0, cols, inner, a + i0 * inner, inner, b, cols, out + i0 * cols, cols);
-      });
-    }
-    return;
-  }
-#endif
-  TORCH_INTERNAL_ASSERT(false, "zoo conv2d: own_product called where own_products is false");
 }
 
 at::Tensor conv2d_forward(const at::Tensor& x_in, const at::Tensor& weight_in, const std::optional<at::Tensor>& bias_in,

@@ -1,4 +1,5 @@
-// Small float32 matrix products for the Winograd convolution, on AVX-512.
+// float32 matrix products on AVX-512: the Winograd, im2col and pointwise convolutions' and
+// the linear layer's (cpu/own_product.h runs them over the threads).
 //
 // Why not MKL (at::bmm): on the project's AMD EPYC VM MKL runs its AVX2 code
 // (108 GFLOP/s on one core for 2048^3, while oneDNN's convolutions reach ~250
@@ -92,8 +93,8 @@ inline __mmask16 first_lanes(int64_t n) {
 
 // C[0:R, 0:32] = A[0:R, 0:K] B[0:K, 0:32] (or += when Add) for one register block;
 // `mask0`, `mask1` select the valid columns of the two 16-wide halves (the last block
-// may be narrower).
-template <bool Add, int R>
+// may be narrower). A's element (i, k) is A[i * lda + k], or A[k * lda + i] when TransA.
+template <bool Add, int R, bool TransA = false>
 inline void block_nn(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C, int64_t ldc,
                      __mmask16 mask0, __mmask16 mask1) {
   __m512 acc[R][2];
@@ -102,7 +103,7 @@ inline void block_nn(int64_t K, const float* A, int64_t lda, const float* B, int
     const __m512 b0 = _mm512_maskz_loadu_ps(mask0, B + k * ldb);
     const __m512 b1 = _mm512_maskz_loadu_ps(mask1, B + k * ldb + 16);
     for (int i = 0; i < R; ++i) {
-      const __m512 a = _mm512_set1_ps(A[i * lda + k]);
+      const __m512 a = _mm512_set1_ps(TransA ? A[k * lda + i] : A[i * lda + k]);
       acc[i][0] = _mm512_fmadd_ps(a, b0, acc[i][0]);
       acc[i][1] = _mm512_fmadd_ps(a, b1, acc[i][1]);
     }
@@ -118,56 +119,145 @@ inline void block_nn(int64_t K, const float* A, int64_t lda, const float* B, int
 }
 
 // The block for the last `rows` (< kRows) rows of C.
-template <bool Add>
+template <bool Add, bool TransA>
 inline void block_nn_rows(int rows, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
                           int64_t ldc, __mmask16 m0, __mmask16 m1) {
   switch (rows) {
-    case 1: return block_nn<Add, 1>(K, A, lda, B, ldb, C, ldc, m0, m1);
-    case 2: return block_nn<Add, 2>(K, A, lda, B, ldb, C, ldc, m0, m1);
-    case 3: return block_nn<Add, 3>(K, A, lda, B, ldb, C, ldc, m0, m1);
-    case 4: return block_nn<Add, 4>(K, A, lda, B, ldb, C, ldc, m0, m1);
-    case 5: return block_nn<Add, 5>(K, A, lda, B, ldb, C, ldc, m0, m1);
-    case 6: return block_nn<Add, 6>(K, A, lda, B, ldb, C, ldc, m0, m1);
-    case 7: return block_nn<Add, 7>(K, A, lda, B, ldb, C, ldc, m0, m1);
-    case 8: return block_nn<Add, 8>(K, A, lda, B, ldb, C, ldc, m0, m1);
-    case 9: return block_nn<Add, 9>(K, A, lda, B, ldb, C, ldc, m0, m1);
-    case 10: return block_nn<Add, 10>(K, A, lda, B, ldb, C, ldc, m0, m1);
-    case 11: return block_nn<Add, 11>(K, A, lda, B, ldb, C, ldc, m0, m1);
-    default: return block_nn<Add, kRows>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 1: return block_nn<Add, 1, TransA>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 2: return block_nn<Add, 2, TransA>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 3: return block_nn<Add, 3, TransA>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 4: return block_nn<Add, 4, TransA>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 5: return block_nn<Add, 5, TransA>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 6: return block_nn<Add, 6, TransA>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 7: return block_nn<Add, 7, TransA>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 8: return block_nn<Add, 8, TransA>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 9: return block_nn<Add, 9, TransA>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 10: return block_nn<Add, 10, TransA>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    case 11: return block_nn<Add, 11, TransA>(K, A, lda, B, ldb, C, ldc, m0, m1);
+    default: return block_nn<Add, kRows, TransA>(K, A, lda, B, ldb, C, ldc, m0, m1);
   }
 }
 
 // Rows of B per packed panel: kColumns x kDepth floats (32 KiB) stay in L1.
 constexpr int64_t kDepth = 256;
 
-// C (M x N, row stride ldc) = A (M x K, row stride lda) B (K x N, row stride ldb), all
-// row-major (C += A B when Add). For each 32-column panel of B and each kDepth rows of
-// it, the piece is first copied into a contiguous buffer (zero past column N) that
+// Copies B[k0 : k0 + depth, j : j + 32] into `packed` (depth x 32, zero past column N);
+// B's element (k, j) is B[k * ldb + j], or B[j * ldb + k] when TransB (a linear layer's
+// weight), whose 16 x 16 tiles are transposed in registers.
+template <bool TransB>
+inline void pack_panel(const float* B, int64_t ldb, int64_t N, int64_t j, int64_t k0, int64_t depth, float* packed) {
+  if constexpr (!TransB) {
+    const __mmask16 m0 = first_lanes(N - j), m1 = first_lanes(N - j - 16);
+    for (int64_t k = 0; k < depth; ++k) {
+      _mm512_store_ps(packed + k * kColumns, _mm512_maskz_loadu_ps(m0, B + (k0 + k) * ldb + j));
+      _mm512_store_ps(packed + k * kColumns + 16, _mm512_maskz_loadu_ps(m1, B + (k0 + k) * ldb + j + 16));
+    }
+  } else {
+    for (int64_t half = 0; half < kColumns; half += 16) {
+      const int64_t columns = std::clamp<int64_t>(N - j - half, 0, 16);
+      const float* b = B + (j + half) * ldb + k0;
+      int64_t k = 0;
+      if (columns == 16)
+        for (; k + 16 <= depth; k += 16) transpose16(b + k, ldb, packed + k * kColumns + half, kColumns);
+      for (; k < depth; ++k)
+        for (int64_t c = 0; c < 16; ++c) packed[k * kColumns + half + c] = c < columns ? b[c * ldb + k] : 0.0f;
+    }
+  }
+}
+
+// C (M x N, row stride ldc) = A (M x K) B (K x N) (C += A B when Add), row-major, A's rows
+// lda apart and B's ldb apart; TransA / TransB: A or B is given transposed, as A^T (K x M,
+// rows lda apart) or B^T (N x K, rows ldb apart). For each 32-column panel of B and each
+// kDepth rows of it, the piece is first copied into a contiguous buffer (zero past column N) that
 // stays in L1 while every row block of A passes over it. Unpacked, the panel's rows lie
 // ldb apart, and for row strides like the 6 KiB of an im2col matrix with 1536 columns
 // every row falls in the same two L1 sets; unblocked in depth, a 2400-deep panel ran
 // from L2 at half the speed (125 vs 250 GFLOP/s on one core of the AMD EPYC VM).
-template <bool Add = false>
-inline void nn(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, float* C,
-               int64_t ldc) {
+template <bool Add = false, bool TransA = false, bool TransB = false>
+inline void product(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                    float* C, int64_t ldc) {
   alignas(64) float packed[kDepth * kColumns];
   for (int64_t j = 0; j < N; j += kColumns) {
     const __mmask16 m0 = first_lanes(N - j), m1 = first_lanes(N - j - 16);
     for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
       const int64_t depth = std::min(kDepth, K - k0);
-      for (int64_t k = 0; k < depth; ++k) {
-        _mm512_store_ps(packed + k * kColumns, _mm512_maskz_loadu_ps(m0, B + (k0 + k) * ldb + j));
-        _mm512_store_ps(packed + k * kColumns + 16, _mm512_maskz_loadu_ps(m1, B + (k0 + k) * ldb + j + 16));
-      }
-      const float* a = A + k0;
+      pack_panel<TransB>(B, ldb, N, j, k0, depth, packed);
+      const float* a = TransA ? A + k0 * lda : A + k0;
+      const int64_t row_step = TransA ? 1 : lda;  // from one row of A to the next
       float* c = C + j;
       int64_t i = 0;
       if (Add || k0 > 0) {
-        for (; i + kRows <= M; i += kRows) block_nn<true, kRows>(depth, a + i * lda, lda, packed, kColumns, c + i * ldc, ldc, m0, m1);
-        if (i < M) block_nn_rows<true>(static_cast<int>(M - i), depth, a + i * lda, lda, packed, kColumns, c + i * ldc, ldc, m0, m1);
+        for (; i + kRows <= M; i += kRows)
+          block_nn<true, kRows, TransA>(depth, a + i * row_step, lda, packed, kColumns, c + i * ldc, ldc, m0, m1);
+        if (i < M)
+          block_nn_rows<true, TransA>(static_cast<int>(M - i), depth, a + i * row_step, lda, packed, kColumns,
+                                      c + i * ldc, ldc, m0, m1);
       } else {
-        for (; i + kRows <= M; i += kRows) block_nn<false, kRows>(depth, a + i * lda, lda, packed, kColumns, c + i * ldc, ldc, m0, m1);
-        if (i < M) block_nn_rows<false>(static_cast<int>(M - i), depth, a + i * lda, lda, packed, kColumns, c + i * ldc, ldc, m0, m1);
+        for (; i + kRows <= M; i += kRows)
+          block_nn<false, kRows, TransA>(depth, a + i * row_step, lda, packed, kColumns, c + i * ldc, ldc, m0, m1);
+        if (i < M)
+          block_nn_rows<false, TransA>(static_cast<int>(M - i), depth, a + i * row_step, lda, packed, kColumns,
+                                       c + i * ldc, ldc, m0, m1);
+      }
+    }
+  }
+}
+
+// C[0:MR, 0:NR] = A[0:MR, 0:K] B[0:NR, 0:K]^T (+ bias[0:NR] when given) by dot products of
+// rows, 16 values at a time: MR rows of A against NR rows of B, MR * NR accumulators.
+template <int MR, int NR>
+inline void dot_block(int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb, const float* bias, float* C,
+                      int64_t ldc) {
+  __m512 acc[MR][NR];
+  for (int m = 0; m < MR; ++m)
+    for (int r = 0; r < NR; ++r) acc[m][r] = _mm512_setzero_ps();
+  for (int64_t k = 0; k < K; k += 16) {
+    const __mmask16 mask = first_lanes(K - k);
+    __m512 b[NR];
+    for (int r = 0; r < NR; ++r) b[r] = _mm512_maskz_loadu_ps(mask, B + r * ldb + k);
+    for (int m = 0; m < MR; ++m) {
+      const __m512 a = _mm512_maskz_loadu_ps(mask, A + m * lda + k);
+      for (int r = 0; r < NR; ++r) acc[m][r] = _mm512_fmadd_ps(a, b[r], acc[m][r]);
+    }
+  }
+  for (int m = 0; m < MR; ++m)
+    for (int r = 0; r < NR; ++r) C[m * ldc + r] = _mm512_reduce_add_ps(acc[m][r]) + (bias ? bias[r] : 0.0f);
+}
+
+// Rows of A and of B per dot_block.
+constexpr int kDotRows = 4;
+
+// C (M x N, row stride ldc) = A (M x K) B^T + bias (when given), B given as (N x K), rows lda
+// and ldb apart, by dot products: for few rows of A (a batch of one image is a matrix-vector
+// product) or few columns of C, where product() would compute mostly empty 12 x 32 blocks. Each
+// group of kDotRows rows of B is read from memory once and then from L1 for every row of A.
+inline void dot_product_nt(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
+                           const float* bias, float* C, int64_t ldc) {
+  for (int64_t j = 0; j < N; j += kDotRows) {
+    const int64_t columns = std::min<int64_t>(kDotRows, N - j);
+    for (int64_t i = 0; i < M; i += kDotRows) {
+      const int64_t rows = std::min<int64_t>(kDotRows, M - i);
+      const float* a = A + i * lda;
+      // The last N % kDotRows columns one at a time.
+      for (int64_t r = 0; r < columns; r += columns == kDotRows ? kDotRows : 1) {
+        const float* b = B + (j + r) * ldb;
+        const float* bias_r = bias ? bias + j + r : nullptr;
+        float* c = C + i * ldc + j + r;
+        if (columns == kDotRows) {
+          switch (rows) {
+            case 1: dot_block<1, kDotRows>(K, a, lda, b, ldb, bias_r, c, ldc); break;
+            case 2: dot_block<2, kDotRows>(K, a, lda, b, ldb, bias_r, c, ldc); break;
+            case 3: dot_block<3, kDotRows>(K, a, lda, b, ldb, bias_r, c, ldc); break;
+            default: dot_block<kDotRows, kDotRows>(K, a, lda, b, ldb, bias_r, c, ldc); break;
+          }
+        } else {
+          switch (rows) {
+            case 1: dot_block<1, 1>(K, a, lda, b, ldb, bias_r, c, ldc); break;
+            case 2: dot_block<2, 1>(K, a, lda, b, ldb, bias_r, c, ldc); break;
+            case 3: dot_block<3, 1>(K, a, lda, b, ldb, bias_r, c, ldc); break;
+            default: dot_block<kDotRows, 1>(K, a, lda, b, ldb, bias_r, c, ldc); break;
+          }
+        }
       }
     }
   }

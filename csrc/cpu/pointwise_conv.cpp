@@ -2,6 +2,7 @@
 #include "cpu/pointwise_conv.h"
 
 #include "cpu/gemm.h"
+#include "cpu/own_product.h"
 
 #include <ATen/Parallel.h>
 
@@ -13,7 +14,7 @@ namespace zoo::cpu::pointwise {
 #if defined(ZOO_HAVE_AVX512_GEMM)
 
 bool applies(const Conv2dGeometry& g, at::ScalarType dtype) {
-  return g.pointwise() && dtype == at::kFloat && gemm::replaces_mkl();
+  return g.pointwise() && own_products(dtype);
 }
 
 namespace {
@@ -49,9 +50,9 @@ void forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bi
     float* out = yp + n * Cout * P + j0;
     if (b != nullptr) {  // start from the bias and add the product onto it
       for (int64_t co = 0; co < Cout; ++co) std::fill_n(out + co * P, j1 - j0, b[co]);
-      gemm::nn</*Add=*/true>(Cout, j1 - j0, C, w, C, in, P, out, P);
+      gemm::product</*Add=*/true>(Cout, j1 - j0, C, w, C, in, P, out, P);
     } else {
-      gemm::nn(Cout, j1 - j0, C, w, C, in, P, out, P);
+      gemm::product(Cout, j1 - j0, C, w, C, in, P, out, P);
     }
   });
 }
@@ -63,7 +64,7 @@ void backward_input(const at::Tensor& dy, const at::Tensor& weight, const Conv2d
   const float* dyp = dy.const_data_ptr<float>();
   float* dxp = dx.mutable_data_ptr<float>();
   for_each_column_block(N, P, [&](int64_t n, int64_t j0, int64_t j1) {
-    gemm::nn(C, j1 - j0, Cout, wt, Cout, dyp + n * Cout * P + j0, P, dxp + n * C * P + j0, P);
+    gemm::product(C, j1 - j0, Cout, wt, Cout, dyp + n * Cout * P + j0, P, dxp + n * C * P + j0, P);
   });
 }
 
@@ -79,7 +80,7 @@ at::Tensor backward_weight(const at::Tensor& x, const at::Tensor& dy, const Conv
     std::vector<float> dy_t(P * Cout);
     for (int64_t n = begin; n < end; ++n) {
       gemm::transpose(dyp + n * Cout * P, Cout, P, P, dy_t.data(), Cout);
-      gemm::nn</*Add=*/true>(C, Cout, P, xp + n * C * P, P, dy_t.data(), Cout, accumulator, Cout);
+      gemm::product</*Add=*/true>(C, Cout, P, xp + n * C * P, P, dy_t.data(), Cout, accumulator, Cout);
     }
   });
   return partial.sum(0).t().contiguous().view({Cout, C, 1, 1});

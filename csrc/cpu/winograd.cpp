@@ -555,7 +555,7 @@ void multiply(const T* U, const T* V, T* M, int64_t rows, int64_t inner, int64_t
 #if defined(ZOO_HAVE_AVX512_GEMM)
   if constexpr (std::is_same_v<T, float>) {
     for (int64_t e = 0; e < in.positions; ++e)
-      gemm::nn(rows, tiles, inner, U + e * rows * inner, inner, V + e * in.stride, in.ld, M + e * out.stride, out.ld);
+      gemm::product(rows, tiles, inner, U + e * rows * inner, inner, V + e * in.stride, in.ld, M + e * out.stride, out.ld);
     return;
   }
 #endif
@@ -580,7 +580,7 @@ void multiply_transposed_add(const T* Z, const T* V, T* dU, int64_t rows, int64_
     transposed.resize(tiles * ldt);
     for (int64_t e = 0; e < v.positions; ++e) {
       gemm::transpose(V + e * v.stride, inner, tiles, v.ld, transposed.data(), ldt);
-      gemm::nn</*Add=*/true>(rows, inner, tiles, Z + e * z.stride, z.ld, transposed.data(), ldt,
+      gemm::product</*Add=*/true>(rows, inner, tiles, Z + e * z.stride, z.ld, transposed.data(), ldt,
                              dU + e * rows * inner, inner);
     }
     return;

@@ -55,12 +55,12 @@ class DNN(nn.Sequential):
             layers.append(zoo.nn.Dropout(dropout_input))
         width_in = in_features
         for width in hidden:
-            layers.append(nn.Linear(width_in, width * factor))
+            layers.append(zoo.nn.Linear(width_in, width * factor))
             layers += normalized_activation(width * factor, batch_norm, activation, alpha, pieces, dims=1)
             if dropout_hidden > 0:
                 layers.append(zoo.nn.Dropout(dropout_hidden))
             width_in = width
-        layers.append(nn.Linear(width_in, num_classes))
+        layers.append(zoo.nn.Linear(width_in, num_classes))
         super().__init__(*layers)
         init_weights(self, init, init_std)
 

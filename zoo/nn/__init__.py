@@ -13,10 +13,11 @@ from zoo.nn.batch_norm import (
 )
 from zoo.nn.conv import Conv2d
 from zoo.nn.dropout import Dropout
+from zoo.nn.linear import Linear
 from zoo.nn.maxout import Maxout
 from zoo.nn.pool import MaxPool2d
 from zoo.nn.sync_batch_norm import SyncBatchNorm, SyncBatchNormReLU
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNormELU1d", "BatchNormELU2d", "BatchNormLeakyReLU1d",
-           "BatchNormLeakyReLU2d", "BatchNormReLU1d", "BatchNormReLU2d", "Conv2d", "Dropout", "ELU", "MaxPool2d", "Maxout",
+           "BatchNormLeakyReLU2d", "BatchNormReLU1d", "BatchNormReLU2d", "Conv2d", "Dropout", "ELU", "Linear", "MaxPool2d", "Maxout",
            "SyncBatchNorm", "SyncBatchNormReLU"]

@@ -14,6 +14,7 @@ from zoo.ops.batch_norm import (
 )
 from zoo.ops.conv2d import conv2d, conv2d_backward, conv2d_op
 from zoo.ops.dropout import dropout, dropout_op
+from zoo.ops.linear import linear, linear_backward, linear_op
 from zoo.ops.max_pool import max_pool2d, max_pool2d_backward, max_pool2d_op, max_pool2d_with_indices_op
 from zoo.ops.maxout import maxout, maxout_backward, maxout_op, maxout_with_mask_op
 from zoo.ops.sync_batch_norm import sync_batch_norm
@@ -39,6 +40,9 @@ __all__ = [
     "dropout",
     "dropout_op",
     "elu",
+    "linear",
+    "linear_backward",
+    "linear_op",
     "max_pool2d",
     "max_pool2d_backward",
     "max_pool2d_op",
