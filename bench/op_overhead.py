@@ -35,8 +35,8 @@ def per_call_us(pair: tuple[Callable[[], object], Callable[[], object]], samples
 
 
 def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
-    """(name, ours, torch's) for the forward, forward+backward and no-grad inference of a small BN1d and conv,
-    a training BN1d + ReLU and a training dropout."""
+    """(name, ours, torch's) for the forward, forward+backward and no-grad inference of a small BN1d, conv and linear
+    layer, a training BN1d + ReLU, a training dropout and ELU."""
     x = torch.randn(8, 16, requires_grad=True)
     w, b = torch.ones(16, requires_grad=True), torch.zeros(16, requires_grad=True)
     rm, rv = torch.zeros(16), torch.ones(16)
@@ -68,6 +68,9 @@ def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
     drop_torch = lambda: F.dropout(x, 0.5)  # noqa: E731
     elu_ours = lambda: zoo.ops.elu(x)  # noqa: E731
     elu_torch = lambda: F.elu(x)  # noqa: E731
+    lw, lb = torch.randn(10, 16, requires_grad=True), torch.zeros(10, requires_grad=True)
+    linear_ours = lambda: zoo.ops.linear(x, lw, lb)  # noqa: E731
+    linear_torch = lambda: F.linear(x, lw, lb)  # noqa: E731
     return [
         ("BN1d train (8, 16) forward", bn_ours, bn_torch),
         ("BN1d train (8, 16) forward+backward", backward(bn_ours), backward(bn_torch)),
@@ -79,10 +82,14 @@ def cases() -> list[tuple[str, Callable[[], object], Callable[[], object]]]:
         ("dropout p0.5 (8, 16) forward+backward", backward(drop_ours), backward(drop_torch)),
         ("ELU (8, 16) forward", elu_ours, elu_torch),
         ("ELU (8, 16) forward+backward", backward(elu_ours), backward(elu_torch)),
+        ("linear 16→10 (8, 16) forward", linear_ours, linear_torch),
+        ("linear 16→10 (8, 16) forward+backward", backward(linear_ours), backward(linear_torch)),
         ("BN1d eval (1, 1024) forward, no_grad", without_grad(lambda: zoo.ops.batch_norm(row, erm, erv, ew, eb)),
          without_grad(lambda: F.batch_norm(row, erm, erv, ew, eb))),
         ("conv 1→4 k3 p1 (1, 1, 8, 8) forward, no_grad", without_grad(lambda: zoo.ops.conv2d(one, cw, cb, 1, 1)),
          without_grad(lambda: F.conv2d(one, cw, cb, 1, 1))),
+        ("linear 16→10 (1, 16) forward, no_grad", without_grad(lambda: zoo.ops.linear(x[:1], lw, lb)),
+         without_grad(lambda: F.linear(x[:1], lw, lb))),
     ]
 
 
