@@ -1,6 +1,7 @@
 // Autograd for zoo::activation: the forward runs the device kernel below autograd and keeps x (as
 // torch's leaky_relu and elu do), the backward calls zoo::activation_backward.
 #include "ops.h"
+#include "autograd/torch_activation.h"
 
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/functions/utils.h>
@@ -28,8 +29,11 @@ class Activation : public torch::autograd::Function<Activation> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
-    at::Tensor dx = ops::activation_backward(grads[0], saved[0], ctx->saved_data["activation"].toStringRef(),
-                                             ctx->saved_data["alpha"].toDouble());
+    const std::string& activation = ctx->saved_data["activation"].toStringRef();
+    const double alpha = ctx->saved_data["alpha"].toDouble();
+    // Under create_graph (grad mode on in a backward), torch's differentiable backward ops.
+    at::Tensor dx = at::GradMode::is_enabled() ? torch_activation_backward(grads[0], saved[0], activation, alpha)
+                                               : ops::activation_backward(grads[0], saved[0], activation, alpha);
     return {dx, at::Tensor(), at::Tensor()};
   }
 };

@@ -7,9 +7,12 @@
 // requiring one) the kernel runs without an autograd node, as torch's own ops do.
 // A fused activation (activation.h) saves nothing more in training than the bias,
 // from which the backward recomputes the pre-activation; in eval mode with a gradient
-// (rare: a frozen model differentiated) the activation is torch's own op after batch norm's.
+// (rare: a frozen model differentiated) the activation is torch's own op after batch norm's. Under
+// create_graph (grad mode on in a backward) the gradients come from torch's differentiable
+// native_batch_norm_backward (and activation backward), so that second derivatives are right.
 #include "checks.h"
 #include "ops.h"
+#include "autograd/torch_activation.h"
 
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/functions/utils.h>
@@ -37,23 +40,24 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor> train_below_autograd(
   return out;
 }
 
-// The fused activation as torch's own op on batch norm's output y.
-at::Tensor torch_activation(const at::Tensor& y, c10::string_view activation, double alpha) {
-  switch (checks::bn_activation(activation, alpha).kind) {
-    case activation::Kind::kNone:
-      return y;
-    case activation::Kind::kReLU:
-      return at::relu(y);
-    case activation::Kind::kLeakyReLU:
-      return at::leaky_relu(y, alpha);
-    case activation::Kind::kELU:
-      return at::elu(y, alpha);
-  }
-  return y;
-}
-
 // The gradient of an optional input: undefined when the input was not given.
 at::Tensor if_given(const at::Tensor& grad, bool given) { return given ? grad : at::Tensor(); }
+
+// Training batch norm's gradients by torch's differentiable ops (for create_graph): the fused
+// activation's pre-activation is recomputed by native_batch_norm, so its gradient is a function
+// of x, weight and bias too.
+std::tuple<at::Tensor, at::Tensor, at::Tensor> create_graph_backward(
+    const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias,
+    const at::Tensor& mean, const at::Tensor& invstd, bool has_bias, double eps, c10::string_view activation,
+    double alpha) {
+  at::Tensor grad_z = grad_y;
+  if (activation != "none") {
+    const at::Tensor z = std::get<0>(at::native_batch_norm(x, weight, bias, {}, {}, true, 0.0, eps));
+    grad_z = torch_activation_backward(grad_y, z, activation, alpha);
+  }
+  return at::native_batch_norm_backward(grad_z, x, weight, {}, {}, mean, invstd, true, eps,
+                                        {true, weight.defined(), has_bias});
+}
 
 class BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
  public:
@@ -70,6 +74,7 @@ class BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
     ctx->saved_data["has_bias"] = bias.has_value() && bias->defined();
     ctx->saved_data["activation"] = std::string(activation);
     ctx->saved_data["alpha"] = alpha;
+    ctx->saved_data["eps"] = eps;
     ctx->mark_non_differentiable({mean, invstd, var});
     return {y, mean, invstd, var};
   }
@@ -78,9 +83,15 @@ class BatchNormTrain : public torch::autograd::Function<BatchNormTrain> {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& weight = saved[1];
     const at::Tensor& bias = saved[4];
-    auto [dx, dweight, dbias] = ops::batch_norm_backward(
-        grads[0], saved[0], weight, saved[2], saved[3], true, bias.defined() ? std::optional(bias) : std::nullopt,
-        ctx->saved_data["activation"].toStringRef(), ctx->saved_data["alpha"].toDouble());
+    const std::string& activation = ctx->saved_data["activation"].toStringRef();
+    const double alpha = ctx->saved_data["alpha"].toDouble();
+    auto [dx, dweight, dbias] =
+        at::GradMode::is_enabled()
+            ? create_graph_backward(grads[0], saved[0], weight, bias, saved[2], saved[3],
+                                    ctx->saved_data["has_bias"].toBool(), ctx->saved_data["eps"].toDouble(),
+                                    activation, alpha)
+            : ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], saved[3], true,
+                                       bias.defined() ? std::optional(bias) : std::nullopt, activation, alpha);
     return {dx,           if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),
             at::Tensor(), at::Tensor(),                        at::Tensor(),
             at::Tensor(), at::Tensor(),                        at::Tensor()};
@@ -103,7 +114,15 @@ class BatchNormEval : public torch::autograd::Function<BatchNormEval> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& weight = saved[1];
-    const at::Tensor invstd = saved[3].add(ctx->saved_data["eps"].toDouble()).rsqrt();
+    const double eps = ctx->saved_data["eps"].toDouble();
+    if (at::GradMode::is_enabled()) {  // create_graph: torch's differentiable backward
+      auto [dx, dweight, dbias] = at::native_batch_norm_backward(
+          grads[0], saved[0], weight, saved[2], saved[3], {}, {}, false, eps,
+          {true, weight.defined(), ctx->saved_data["has_bias"].toBool()});
+      return {dx,           if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),
+              at::Tensor(), at::Tensor(),                        at::Tensor()};
+    }
+    const at::Tensor invstd = saved[3].add(eps).rsqrt();
     auto [dx, dweight, dbias] =
         ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], invstd, false, std::nullopt, "none", 0.0);
     return {dx,           if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),

@@ -4,6 +4,7 @@
 // one) the kernel runs without an autograd node, as torch's own ops do.
 #include "ops.h"
 
+#include <ATen/ATen.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/library.h>
@@ -39,7 +40,14 @@ class Conv2d : public torch::autograd::Function<Conv2d> {
     const std::vector<int64_t> stride = ctx->saved_data["stride"].toIntVector();
     const std::vector<int64_t> padding = ctx->saved_data["padding"].toIntVector();
     const std::vector<int64_t> dilation = ctx->saved_data["dilation"].toIntVector();
-    auto [dx, dweight, dbias] = ops::conv2d_backward(grads[0], saved[0], saved[1], stride, padding, dilation, mask);
+    // Under create_graph (grad mode on in a backward), torch's differentiable convolution_backward, so that
+    // second derivatives are right; zoo::conv2d_backward has no derivative of its own.
+    const std::vector<int64_t> bias_sizes = {saved[1].size(0)};
+    auto [dx, dweight, dbias] =
+        at::GradMode::is_enabled()
+            ? at::convolution_backward(grads[0], saved[0], saved[1], bias_sizes, stride, padding, dilation,
+                                       /*transposed=*/false, /*output_padding=*/{0, 0}, /*groups=*/1, mask)
+            : ops::conv2d_backward(grads[0], saved[0], saved[1], stride, padding, dilation, mask);
     return {mask[0] ? dx : at::Tensor(), mask[1] ? dweight : at::Tensor(), mask[2] ? dbias : at::Tensor(),
             at::Tensor(),                at::Tensor(),                     at::Tensor()};
   }

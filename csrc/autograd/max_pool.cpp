@@ -1,9 +1,10 @@
 // Autograd for zoo::max_pool2d and zoo::max_pool2d_with_indices: the forward
 // runs the device kernel below autograd and keeps the indices, the backward
-// calls zoo::max_pool2d_backward. When no gradient is needed, max_pool2d runs
-// the kernel that writes no indices, without an autograd node.
+// calls zoo::max_pool2d_backward (torch's scatter_add under create_graph). When no
+// gradient is needed, max_pool2d runs the kernel that writes no indices, without an autograd node.
 #include "ops.h"
 
+#include <ATen/ATen.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/library.h>
@@ -15,6 +16,17 @@ namespace {
 
 using torch::autograd::AutogradContext;
 using torch::autograd::variable_list;
+
+// dx from the indices by torch's differentiable scatter_add (for create_graph: second derivatives
+// right). A window of no input value (ceil mode with dilation) points past its plane and adds nothing.
+at::Tensor create_graph_backward(const at::Tensor& grad_y, const at::Tensor& x, const at::Tensor& indices) {
+  const int64_t plane = x.size(2) * x.size(3);
+  const at::Tensor index = indices.flatten(2), grad = grad_y.flatten(2);
+  const at::Tensor inside = index.lt(plane);
+  return at::zeros({x.size(0), x.size(1), plane}, grad_y.options())
+      .scatter_add(2, at::where(inside, index, 0), at::where(inside, grad, 0))
+      .view(x.sizes());
+}
 
 class MaxPool2d : public torch::autograd::Function<MaxPool2d> {
  public:
@@ -37,7 +49,9 @@ class MaxPool2d : public torch::autograd::Function<MaxPool2d> {
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
     at::Tensor dx;
-    if (grads[0].defined())
+    if (grads[0].defined() && at::GradMode::is_enabled())
+      dx = create_graph_backward(grads[0], saved[0], saved[1]);
+    else if (grads[0].defined())
       dx = ops::max_pool2d_backward(grads[0], saved[0], saved[1], ctx->saved_data["kernel_size"].toIntVector(),
                                     ctx->saved_data["stride"].toIntVector(), ctx->saved_data["padding"].toIntVector(),
                                     ctx->saved_data["dilation"].toIntVector(), ctx->saved_data["ceil_mode"].toBool());

@@ -3,6 +3,7 @@
 // calls zoo::maxout_backward. When no gradient is needed, maxout runs the kernel that writes no mask.
 #include "ops.h"
 
+#include <ATen/ATen.h>
 #include <torch/autograd.h>
 #include <torch/csrc/autograd/functions/utils.h>
 #include <torch/library.h>
@@ -27,8 +28,15 @@ class Maxout : public torch::autograd::Function<Maxout> {
 
   static variable_list backward(AutogradContext* ctx, variable_list grads) {
     const auto saved = ctx->get_saved_variables();
+    const int64_t pieces = ctx->saved_data["pieces"].toInt();
     at::Tensor dx;
-    if (grads[0].defined()) dx = ops::maxout_backward(grads[0], saved[0], ctx->saved_data["pieces"].toInt());
+    if (grads[0].defined() && at::GradMode::is_enabled()) {
+      // create_graph: grad / count * mask, amax's backward, by torch's differentiable ops.
+      const at::Tensor mask = saved[0].unflatten(1, {-1, pieces});
+      dx = grads[0].unsqueeze(2).div(mask.sum(2, /*keepdim=*/true)).mul(mask).flatten(1, 2);
+    } else if (grads[0].defined()) {
+      dx = ops::maxout_backward(grads[0], saved[0], pieces);
+    }
     return {dx, at::Tensor()};
   }
 };

@@ -105,6 +105,7 @@ class _SyncBatchNorm(torch.autograd.Function):
         return y
 
     @staticmethod
+    @torch.autograd.function.once_differentiable  # no second derivative: create_graph through it raises, as torch's
     def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
         x, weight, mean, invstd = ctx.saved_tensors
         channels = x.shape[1]
