@@ -32,7 +32,7 @@ def test_which_layers_take_them():
 # (N, Cin, H, W, Cout): NIN's shapes, rows (Cout, Cin) not multiples of the 12-row
 # register block, columns (H W) not multiples of 32, more than 256 input channels (two
 # depth blocks), a single pixel, one image (its columns split over tasks of 256, the
-# last one shorter).
+# last one shorter), outputs large enough to be streamed to memory.
 CASES = [
     (4, 192, 8, 8, 192),
     (3, 17, 5, 7, 10),
@@ -41,6 +41,9 @@ CASES = [
     (1, 16, 32, 32, 20),
     (1, 12, 17, 19, 14),
     (3, 300, 2, 3, 13),
+    # outputs of 32 MiB or more, written with non-temporal stores: rows 64-byte aligned, and not (63 x 65)
+    (32, 16, 64, 64, 64),
+    (32, 16, 63, 65, 64),
 ]
 
 
