@@ -153,18 +153,18 @@ constexpr int64_t kDepth = 256;
 // Copies B[k0 : k0 + depth, j : j + 32] into `packed` (depth x 32, zero past column N);
 // B's element (k, j) is B[k * ldb + j], or B[j * ldb + k] when TransB (a linear layer's
 // weight), whose 16 x 16 tiles are transposed in registers.
-template <bool TransB>
+template <bool TransB, bool Prefetch = false>
 inline void pack_panel(const float* B, int64_t ldb, int64_t N, int64_t j, int64_t k0, int64_t depth, float* packed) {
   if constexpr (!TransB) {
     const __mmask16 m0 = first_lanes(N - j), m1 = first_lanes(N - j - 16);
-    const bool next_panel = j + kColumns < N;
+    const bool next_panel = Prefetch && j + kColumns < N;
     for (int64_t k = 0; k < depth; ++k) {
       const float* row = B + (k0 + k) * ldb + j;
       _mm512_store_ps(packed + k * kColumns, _mm512_maskz_loadu_ps(m0, row));
       _mm512_store_ps(packed + k * kColumns + 16, _mm512_maskz_loadu_ps(m1, row + 16));
-      // The next panel's piece of the row: rows ldb apart (an image's channels) are short runs that
-      // the hardware prefetchers do not follow from memory (a pointwise convolution's per-image
-      // product ran at 60% of its in-cache speed on a batch read from memory).
+      // Prefetch: the next panel's piece of the row. Rows ldb apart (an image's channels) are short
+      // runs that the hardware prefetchers do not follow from memory (a pointwise convolution's
+      // per-image product ran at 60% of its in-cache speed on a batch read from memory).
       if (next_panel) {
         _mm_prefetch(reinterpret_cast<const char*>(row + kColumns), _MM_HINT_T0);
         _mm_prefetch(reinterpret_cast<const char*>(row + kColumns + 16), _MM_HINT_T0);
@@ -192,9 +192,10 @@ inline void pack_panel(const float* B, int64_t ldb, int64_t N, int64_t j, int64_
 // every row falls in the same two L1 sets; unblocked in depth, a 2400-deep panel ran
 // from L2 at half the speed (125 vs 250 GFLOP/s on one core of the AMD EPYC VM). Without
 // Add, row i of C starts from row_bias[i] when given (a convolution's bias per output
-// channel). Stream (without Add, K <= kDepth): C is written with non-temporal stores and
-// the caller fences (_mm_sfence) before it is read.
-template <bool Add = false, bool TransA = false, bool TransB = false, bool Stream = false>
+// channel). Prefetch, for a B read from memory: B's next panel is prefetched while one is
+// packed. Stream, for a C too large for the caches (without Add, K <= kDepth): C is written
+// with non-temporal stores; the caller fences (_mm_sfence) before C is read.
+template <bool Add = false, bool TransA = false, bool TransB = false, bool Stream = false, bool Prefetch = false>
 inline void product(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda, const float* B, int64_t ldb,
                     float* C, int64_t ldc, const float* row_bias = nullptr) {
   alignas(64) float packed[kDepth * kColumns];
@@ -202,7 +203,7 @@ inline void product(int64_t M, int64_t N, int64_t K, const float* A, int64_t lda
     const __mmask16 m0 = first_lanes(N - j), m1 = first_lanes(N - j - 16);
     for (int64_t k0 = 0; k0 < K; k0 += kDepth) {
       const int64_t depth = std::min(kDepth, K - k0);
-      pack_panel<TransB>(B, ldb, N, j, k0, depth, packed);
+      pack_panel<TransB, Prefetch>(B, ldb, N, j, k0, depth, packed);
       const float* a = TransA ? A + k0 * lda : A + k0;
       const int64_t row_step = TransA ? 1 : lda;  // from one row of A to the next
       float* c = C + j;
