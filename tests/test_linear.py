@@ -168,6 +168,18 @@ def test_layer_is_drop_in_for_torch_linear():
     torch.testing.assert_close(no_bias(x), theirs(x))
 
 
+def test_layer_takes_what_the_functional_form_takes():
+    """The layer's direct call of the op for 2-D input falls back to the functional form for everything else."""
+    layer = zoo.nn.Linear(6, 4, dtype=torch.float64)
+    x = torch.randn(3, 6, dtype=torch.float64)
+    layer.bias = torch.nn.Parameter(torch.randn((), dtype=torch.float64))  # a 0-D bias, as torch takes it
+    torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias))
+    with pytest.raises(ValueError, match="x has 5 features"):
+        layer(torch.randn(3, 5, dtype=torch.float64))
+    with pytest.raises(TypeError, match="weight has dtype torch.float64 but x has dtype torch.float32"):
+        layer(torch.randn(3, 6))
+
+
 def test_models_use_it():
     model = zoo.create_model("emnist_dnn_2x100")
     linears = [m for m in model.modules() if isinstance(m, torch.nn.Linear)]

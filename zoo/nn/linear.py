@@ -5,7 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from zoo.ops.linear import linear
+from zoo.ops.checks import DISPATCH_ERRORS
+from zoo.ops.linear import linear, linear_op
 
 
 class Linear(torch.nn.Linear):
@@ -17,4 +18,9 @@ class Linear(torch.nn.Linear):
 
     def forward(self, input: Tensor) -> Tensor:
         """``input @ weight.T + bias`` for an input (*, in_features)."""
+        if input.dim() == 2:  # a batch of rows, the op's own form: straight to it (half a µs a call)
+            try:
+                return linear_op(input, self.weight, self.bias)
+            except (ValueError, *DISPATCH_ERRORS):
+                pass  # anything else (a replaced bias of another shape, bad input): the functional form decides
         return linear(input, self.weight, self.bias)
