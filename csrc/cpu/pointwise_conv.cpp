@@ -8,7 +8,6 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
-#include <vector>
 
 namespace zoo::cpu::pointwise {
 
@@ -89,18 +88,16 @@ void backward_input(const at::Tensor& dy, const at::Tensor& weight, const Conv2d
 
 at::Tensor backward_weight(const at::Tensor& x, const at::Tensor& dy, const Conv2dGeometry& g) {
   const int64_t N = x.size(0), C = g.C, Cout = g.Cout, P = g.P();
-  // dW^T (C, Cout) += x[n] dy[n]^T, on our kernel with dy[n] transposed first; one
+  // dW^T (C, Cout) += x[n] dy[n]^T, on our kernel reading dy[n] as the transpose it holds; one
   // accumulator per thread, summed at the end.
   at::Tensor partial = at::zeros({at::get_num_threads(), C, Cout}, x.options());
   const float* xp = x.const_data_ptr<float>();
   const float* dyp = dy.const_data_ptr<float>();
   at::parallel_for(0, N, 1, [&](int64_t begin, int64_t end) {
     float* accumulator = partial[at::get_thread_num()].mutable_data_ptr<float>();
-    std::vector<float> dy_t(P * Cout);
-    for (int64_t n = begin; n < end; ++n) {
-      gemm::transpose(dyp + n * Cout * P, Cout, P, P, dy_t.data(), Cout);
-      gemm::product</*Add=*/true>(C, Cout, P, xp + n * C * P, P, dy_t.data(), Cout, accumulator, Cout);
-    }
+    for (int64_t n = begin; n < end; ++n)
+      gemm::product</*Add=*/true, /*TransA=*/false, /*TransB=*/true>(C, Cout, P, xp + n * C * P, P,
+                                                                      dyp + n * Cout * P, P, accumulator, Cout);
   });
   return partial.sum(0).t().contiguous().view({Cout, C, 1, 1});
 }
