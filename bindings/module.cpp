@@ -52,8 +52,9 @@ PYBIND11_MODULE(_C, m) {
         zoo::checks::check_linear(x, weight, std::nullopt);
         const int64_t N = x.size(0), C = x.size(1), O = weight.size(0);
         const at::ScalarType t = x.scalar_type();
-        return {zoo::cpu::linear::algorithm(t, N, C, O, true), zoo::cpu::linear::algorithm(t, N, O, C, false),
-                zoo::cpu::linear::algorithm(t, O, N, C, false)};
+        namespace linear = zoo::cpu::linear;
+        return {linear::name(linear::algorithm(t, N, C, O, true)), linear::name(linear::algorithm(t, N, O, C, false)),
+                linear::name(linear::algorithm(t, O, N, C, false))};
       },
       "The kernels zoo's CPU linear layer uses for x (N, in) and weight (out, in) (shapes and dtype only: meta "
       "tensors do), for (output, input gradient, weight gradient): 'dot' (dot products, for fewer than 12 rows "

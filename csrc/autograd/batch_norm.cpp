@@ -115,16 +115,12 @@ class BatchNormEval : public torch::autograd::Function<BatchNormEval> {
     const auto saved = ctx->get_saved_variables();
     const at::Tensor& weight = saved[1];
     const double eps = ctx->saved_data["eps"].toDouble();
-    if (at::GradMode::is_enabled()) {  // create_graph: torch's differentiable backward
-      auto [dx, dweight, dbias] = at::native_batch_norm_backward(
-          grads[0], saved[0], weight, saved[2], saved[3], {}, {}, false, eps,
-          {true, weight.defined(), ctx->saved_data["has_bias"].toBool()});
-      return {dx,           if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),
-              at::Tensor(), at::Tensor(),                        at::Tensor()};
-    }
-    const at::Tensor invstd = saved[3].add(eps).rsqrt();
     auto [dx, dweight, dbias] =
-        ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], invstd, false, std::nullopt, "none", 0.0);
+        at::GradMode::is_enabled()  // create_graph: torch's differentiable backward
+            ? at::native_batch_norm_backward(grads[0], saved[0], weight, saved[2], saved[3], {}, {}, false, eps,
+                                             {true, weight.defined(), ctx->saved_data["has_bias"].toBool()})
+            : ops::batch_norm_backward(grads[0], saved[0], weight, saved[2], saved[3].add(eps).rsqrt(), false,
+                                       std::nullopt, "none", 0.0);
     return {dx,           if_given(dweight, weight.defined()), if_given(dbias, ctx->saved_data["has_bias"].toBool()),
             at::Tensor(), at::Tensor(),                        at::Tensor()};
   }

@@ -12,7 +12,6 @@
 #include <algorithm>
 #include <array>
 #include <optional>
-#include <string_view>
 #include <tuple>
 
 namespace zoo::cpu {
@@ -61,14 +60,14 @@ at::Tensor linear_forward(const at::Tensor& x_in, const at::Tensor& weight_in, c
   check_device(x_in);
   checks::check_linear(x_in, weight_in, bias);
   const int64_t N = x_in.size(0), C = x_in.size(1), O = weight_in.size(0);
-  const std::string_view kernel = linear::algorithm(x_in.scalar_type(), N, C, O, /*forward=*/true);
-  if (kernel == "blas") return linear_aten::forward(x_in, weight_in, bias);
+  const linear::Algorithm kernel = linear::algorithm(x_in.scalar_type(), N, C, O, /*forward=*/true);
+  if (kernel == linear::Algorithm::kBlas) return linear_aten::forward(x_in, weight_in, bias);
   const at::Tensor x = x_in.contiguous(), weight = weight_in.contiguous();
   const bool has_bias = bias.has_value() && bias->defined();
   at::Tensor y = at::empty({N, O}, x.options());
   const float* xp = x.const_data_ptr<float>();
   const float* wp = weight.const_data_ptr<float>();
-  if (kernel == "dot") {
+  if (kernel == linear::Algorithm::kDot) {
     const at::Tensor b = has_bias ? bias->contiguous() : at::Tensor();
     dot_product_forward(xp, wp, has_bias ? b.const_data_ptr<float>() : nullptr, y.mutable_data_ptr<float>(), N, C, O);
   } else if (has_bias) {
@@ -90,7 +89,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward(const at::Tensor&
   const at::ScalarType dtype = x_in.scalar_type();
   // dx (N x C) = dy (N x O) weight (O x C); dw (O x C) = dy^T (O x N) x (N x C).
   const auto blocks = [&](int64_t rows, int64_t inner, int64_t cols) {
-    return std::string_view(linear::algorithm(dtype, rows, inner, cols, /*forward=*/false)) == "blocks";
+    return linear::algorithm(dtype, rows, inner, cols, /*forward=*/false) == linear::Algorithm::kBlocks;
   };
   const bool own_dx = output_mask[0] && blocks(N, O, C), own_dw = output_mask[1] && blocks(O, N, C);
   auto [dx, dw, db] = linear_aten::backward(grad_y, x_in, weight_in,
@@ -116,10 +115,22 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> linear_backward(const at::Tensor&
 
 namespace linear {
 
-const char* algorithm(at::ScalarType dtype, int64_t rows, int64_t inner, int64_t cols, bool forward) {
-  if (!own(dtype, rows, inner, cols)) return "blas";
-  if (few_rows_or_columns(rows, cols)) return forward ? "dot" : "blas";
-  return "blocks";
+Algorithm algorithm(at::ScalarType dtype, int64_t rows, int64_t inner, int64_t cols, bool forward) {
+  if (!own(dtype, rows, inner, cols)) return Algorithm::kBlas;
+  if (few_rows_or_columns(rows, cols)) return forward ? Algorithm::kDot : Algorithm::kBlas;
+  return Algorithm::kBlocks;
+}
+
+const char* name(Algorithm algorithm) {
+  switch (algorithm) {
+    case Algorithm::kDot:
+      return "dot";
+    case Algorithm::kBlocks:
+      return "blocks";
+    case Algorithm::kBlas:
+      break;
+  }
+  return "blas";
 }
 
 }  // namespace linear

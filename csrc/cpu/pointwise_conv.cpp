@@ -36,6 +36,24 @@ void for_each_column_block(int64_t N, int64_t P, const Body& body) {
   });
 }
 
+// out (rows x cols, rows P apart) = a (rows x inner, dense) in (inner x cols, rows P apart) for a
+// column block of one image of a batch in memory (row i starting from row_bias[i] when given): the
+// packing prefetches the input, and with `stream` (an output too large for the caches to keep) the
+// block goes straight to memory, fenced before the task moves on. Together: a per-image product
+// on a batch read from and written to memory ran at 211 instead of 126 GFLOP/s on one core of
+// the AMD EPYC VM (in cache: 254).
+void image_product(bool stream, int64_t rows, int64_t cols, int64_t inner, const float* a, const float* in,
+                   int64_t P, float* out, const float* row_bias = nullptr) {
+  if (stream) {
+    gemm::product</*Add=*/false, false, false, /*Stream=*/true, /*Prefetch=*/true>(rows, cols, inner, a, inner, in, P,
+                                                                                    out, P, row_bias);
+    _mm_sfence();
+  } else {
+    gemm::product</*Add=*/false, false, false, /*Stream=*/false, /*Prefetch=*/true>(rows, cols, inner, a, inner, in,
+                                                                                     P, out, P, row_bias);
+  }
+}
+
 }  // namespace
 
 void forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias, const Conv2dGeometry& g,
@@ -45,23 +63,10 @@ void forward(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bi
   const float* b = bias.defined() ? bias.const_data_ptr<float>() : nullptr;
   const float* xp = x.const_data_ptr<float>();
   float* yp = y.mutable_data_ptr<float>();
-  // The input is read from memory: the packing prefetches. Outputs too large for the caches to keep
-  // go straight to memory (without reading each line first). Together: a per-image product on a
-  // batch read from and written to memory ran at 211 instead of 126 GFLOP/s on one core of the
-  // AMD EPYC VM (in cache: 254).
   const bool stream = writes_streaming(y.numel() * static_cast<int64_t>(sizeof(float)));
   for_each_column_block(N, P, [&](int64_t n, int64_t j0, int64_t j1) {
-    const float* in = xp + n * C * P + j0;
-    float* out = yp + n * Cout * P + j0;
     // Each row (output channel) starts from its bias.
-    if (stream) {
-      gemm::product</*Add=*/false, false, false, /*Stream=*/true, /*Prefetch=*/true>(Cout, j1 - j0, C, w, C, in, P,
-                                                                                      out, P, b);
-      _mm_sfence();
-    } else {
-      gemm::product</*Add=*/false, false, false, /*Stream=*/false, /*Prefetch=*/true>(Cout, j1 - j0, C, w, C, in, P,
-                                                                                       out, P, b);
-    }
+    image_product(stream, Cout, j1 - j0, C, w, xp + n * C * P + j0, P, yp + n * Cout * P + j0, b);
   });
 }
 
@@ -71,18 +76,9 @@ void backward_input(const at::Tensor& dy, const at::Tensor& weight, const Conv2d
   const float* wt = w_t.const_data_ptr<float>();
   const float* dyp = dy.const_data_ptr<float>();
   float* dxp = dx.mutable_data_ptr<float>();
-  const bool stream = writes_streaming(dx.numel() * static_cast<int64_t>(sizeof(float)));  // as the forward's y
+  const bool stream = writes_streaming(dx.numel() * static_cast<int64_t>(sizeof(float)));
   for_each_column_block(N, P, [&](int64_t n, int64_t j0, int64_t j1) {
-    const float* in = dyp + n * Cout * P + j0;
-    float* out = dxp + n * C * P + j0;
-    if (stream) {
-      gemm::product</*Add=*/false, false, false, /*Stream=*/true, /*Prefetch=*/true>(C, j1 - j0, Cout, wt, Cout, in,
-                                                                                      P, out, P);
-      _mm_sfence();
-    } else {
-      gemm::product</*Add=*/false, false, false, /*Stream=*/false, /*Prefetch=*/true>(C, j1 - j0, Cout, wt, Cout,
-                                                                                       in, P, out, P);
-    }
+    image_product(stream, C, j1 - j0, Cout, wt, dyp + n * Cout * P + j0, P, dxp + n * C * P + j0);
   });
 }
 
